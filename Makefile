@@ -1,0 +1,37 @@
+# mmsent: `make demo` runs the main job, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= data/demo
+MODEL ?= models/demo.joblib
+
+.PHONY: demo test install clean help
+
+help:
+	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
+	@echo "make test   - install the dev extras into $(VENV) and run the test suite"
+	@echo "make clean  - remove $(VENV), generated demo data and models"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per extra, rebuilt when the package metadata changes.
+$(VENV)/.installed-demo: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[demo]"
+	touch $@
+
+$(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed-demo
+
+install: $(VENV)/.installed-demo
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/mmsent demo --data-dir $(DEMO_DIR) --out $(MODEL)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) models .pytest_cache

@@ -1,0 +1,264 @@
+"""One decoding step for every image input: paths, bytes, PIL images, arrays."""
+
+import io
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, validate_params
+
+from .._validation import as_value_list, describe_rows, row_labels
+
+__all__ = ["ImageDecoder", "ImageDecodeError", "decode_image", "decode_images", "clear_image_cache"]
+
+_BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as viewers do
+_CACHE_BYTES = 512 * 2**20
+_cache = OrderedDict()  # (path, mtime_ns, file size, size) -> decoded array, least recent first
+_cache_bytes = 0
+_cache_lock = threading.Lock()
+
+
+class ImageDecodeError(ValueError):
+    """Raised when some rows of an image column cannot be decoded; lists all of them."""
+
+
+def clear_image_cache():
+    """Forget the decoded images kept in memory (results do not change)."""
+    global _cache_bytes
+    with _cache_lock:
+        _cache.clear()
+        _cache_bytes = 0
+
+
+def _remember(key, array):
+    global _cache_bytes
+    with _cache_lock:
+        _cache[key] = array
+        _cache_bytes += array.nbytes
+        while _cache_bytes > _CACHE_BYTES and _cache:
+            _, dropped = _cache.popitem(last=False)
+            _cache_bytes -= dropped.nbytes
+
+
+def _to_rgb(image):
+    """Any PIL mode → RGB uint8: alpha over white, 16-bit scaled, CMYK converted."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit (or 32-bit integer) greyscale: keep the top 8 bits instead of clipping.
+        values = np.asarray(image, dtype=np.uint32)
+        shift = 8 if image.mode.startswith("I;16") or values.max(initial=0) < 2**16 else 24
+        image = Image.fromarray((values >> shift).astype(np.uint8), mode="L")
+    elif image.mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        image = Image.fromarray(np.clip(values * 255 if values.max(initial=0) <= 1 else values, 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _array_to_image(array):
+    if array.dtype != np.uint8:
+        raise ValueError(f"image arrays must be uint8, got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return Image.fromarray(array, mode="L")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(array, mode="RGB" if array.shape[2] == 3 else "RGBA")
+    raise ValueError(f"image arrays must be HxW or HxWxC with C in 1, 3, 4; got shape {array.shape}")
+
+
+def _open(value):
+    """Return a PIL image for one input value (the caller closes file-backed ones)."""
+    if isinstance(value, Image.Image):
+        return value
+    if isinstance(value, np.ndarray):
+        return _array_to_image(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Image.open(io.BytesIO(value))
+    if isinstance(value, (str, os.PathLike)):
+        return Image.open(value)
+    raise TypeError(
+        f"expected a file path, bytes, a PIL image or a uint8 array, got {type(value).__name__}"
+    )
+
+
+def decode_image(value, size=(64, 64)):
+    """Decode one image input to an RGB uint8 array of shape ``(height, width, 3)``.
+
+    Parameters
+    ----------
+    value : str, path-like, bytes, PIL.Image.Image or ndarray
+        A file path, encoded file bytes, a PIL image, or an HxW / HxWxC uint8 array.
+    size : tuple of int (width, height) or None, default=(64, 64)
+        Resize (bilinear, aspect ratio not kept) to this size; None keeps the original.
+
+    Returns
+    -------
+    ndarray of shape (height, width, 3), dtype uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmsent.image import decode_image
+    >>> decode_image(np.zeros((10, 20), dtype=np.uint8), size=(8, 4)).shape
+    (4, 8, 3)
+    """
+    image = _open(value)
+    try:
+        if size is not None and getattr(image, "format", None) == "JPEG":
+            image.draft("RGB", tuple(size))  # let libjpeg decode at a reduced scale: much faster
+        rgb = _to_rgb(image)
+        if size is not None and rgb.size != tuple(size):
+            rgb = rgb.resize(tuple(size), Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
+    finally:
+        if image is not value:
+            image.close()
+
+
+def _cache_key(value, size):
+    if isinstance(value, (str, os.PathLike)):
+        try:
+            stat = os.stat(value)
+        except OSError:
+            return None
+        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size) if size else None)
+    return None
+
+
+def _describe(value):
+    if isinstance(value, (str, os.PathLike)):
+        return f"file {os.fspath(value)!r}"
+    return type(value).__name__
+
+
+def _is_missing(value):
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+@validate_params(
+    {"images": ["array-like"], "size": [tuple, list]}, prefer_skip_nested_validation=True
+)
+def decode_images(images, size=(64, 64)):
+    """Decode a column of image inputs into one ``(n, height, width, 3)`` uint8 batch.
+
+    Every row is attempted; if any fail (missing file, corrupt data, missing value,
+    wrong type), one :class:`ImageDecodeError` lists all failing rows with their
+    index label and file, so a single bad row never hides the others. Decoded files
+    are kept in a bounded in-memory cache keyed by path, modification time and size.
+
+    Parameters
+    ----------
+    images : array-like of image inputs
+        A pandas Series (its index names the rows), list or object array of paths,
+        bytes, PIL images or uint8 arrays.
+    size : tuple of int (width, height), default=(64, 64)
+        Common output size.
+
+    Returns
+    -------
+    ndarray of shape (n_images, height, width, 3), dtype uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmsent.image import decode_images
+    >>> decode_images([np.zeros((5, 5, 3), np.uint8)] * 2, size=(16, 16)).shape
+    (2, 16, 16, 3)
+    """
+    width, height = size
+    values = as_value_list(images)
+    batch = np.empty((len(values), height, width, 3), dtype=np.uint8)
+    problems = []
+    for i, (row, value) in enumerate(zip(row_labels(images), values)):
+        if _is_missing(value):
+            problems.append((row, "no image (missing value)"))
+            continue
+        key = _cache_key(value, size)
+        cached = _cache.get(key) if key is not None else None
+        if cached is not None:
+            batch[i] = cached
+            continue
+        try:
+            batch[i] = decode_image(value, size)
+        except FileNotFoundError:
+            problems.append((row, f"{_describe(value)} does not exist"))
+            continue
+        except (UnidentifiedImageError, OSError, ValueError, TypeError, SyntaxError) as exc:
+            problems.append((row, f"{_describe(value)} could not be decoded: {exc}"))
+            continue
+        if key is not None:
+            _remember(key, batch[i].copy())
+    if problems:
+        raise ImageDecodeError(
+            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}"
+        )
+    return batch
+
+
+class ImageDecoder(TransformerMixin, BaseEstimator):
+    """Turn an image column into an ``(n, height, width, 3)`` uint8 batch.
+
+    The first step of every image branch: later featurizers (HOG, colour
+    histograms) all read the same decoded batch, so each image is decoded once.
+    EXIF orientation is applied; greyscale, palette, RGBA (over white), 16-bit and
+    CMYK images become RGB; everything is resized to ``size``.
+
+    Parameters
+    ----------
+    size : tuple of int (width, height), default=(64, 64)
+        Output size in pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mmsent.image import ImageDecoder
+    >>> ImageDecoder(size=(32, 32)).fit_transform([np.zeros((8, 8), np.uint8)]).shape
+    (1, 32, 32, 3)
+    """
+
+    _parameter_constraints = {"size": [tuple, list]}
+
+    def __init__(self, size=(64, 64)):
+        self.size = size
+
+    def fit(self, X, y=None):
+        """Check the parameters; nothing is learnt."""
+        self._validate_params()
+        return self
+
+    def transform(self, X):
+        """Decode every row; raises :class:`ImageDecodeError` naming all bad rows."""
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"size must be (width, height) in pixels, got {self.size!r}")
+        return decode_images(X, size=tuple(int(s) for s in self.size))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def as_image_batch(X, size=None):
+    """Accept a decoded batch (``(n, h, w[, 3])`` uint8) or a raw image column."""
+    if isinstance(X, np.ndarray) and X.ndim in (3, 4) and X.dtype != object:
+        if X.dtype != np.uint8:
+            raise ValueError(f"decoded image batches must be uint8, got {X.dtype}")
+        if X.ndim == 3:
+            X = np.repeat(X[..., None], 3, axis=3)
+        if X.shape[3] != 3:
+            raise ValueError(f"decoded image batches must have 3 channels, got shape {X.shape}")
+        if size is not None and X.shape[1:3] != (size[1], size[0]):
+            X = decode_images(list(X), size=size)
+        return X
+    return decode_images(X, size=(64, 64) if size is None else tuple(size))
+
