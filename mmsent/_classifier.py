@@ -1,0 +1,318 @@
+"""The estimator users fit: text + image posts in, sentiment labels out."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .fusion import FUSIONS, make_fusion_model, modality_contributions
+from .image import make_image_features
+from .text import make_text_features
+
+try:  # private scikit-learn helper for the HTML diagram; its module moved in 1.7
+    from sklearn.utils._repr_html.estimator import _VisualBlock
+except ImportError:  # pragma: no cover - scikit-learn < 1.7
+    from sklearn.utils._estimator_html_repr import _VisualBlock
+
+__all__ = ["MultimodalSentimentClassifier"]
+
+
+def _model_has(method):
+    """``available_if`` check: does the fitted (or would-be) fusion model have ``method``?"""
+
+    def check(self):
+        model = getattr(self, "model_", None)
+        if model is None:
+            try:
+                model = self._build_model()
+            except (ValueError, TypeError):  # invalid parameters: fit will say why
+                return False
+        return hasattr(model, method)
+
+    return check
+
+
+class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
+    """Sentiment of posts that carry text and an image, as one scikit-learn classifier.
+
+    ``X`` is a pandas DataFrame with a text column (Chinese, English or mixed) and
+    an image column (file paths, bytes, PIL images or uint8 arrays). Text goes
+    through jieba + TF-IDF, images through HOG + an HSV colour histogram, and the
+    two are fused at the feature level (``"concat"``) or at the decision level
+    (``"vote"``, ``"stack"``) into a linear SVM by default. The fitted model is
+    the plain scikit-learn object in ``model_``.
+
+    Parameters
+    ----------
+    fusion : {"concat", "vote", "stack", "text", "image"}, default="concat"
+        How the modalities are combined; ``"text"`` and ``"image"`` use one modality
+        only (ablation baselines). See :func:`mmsent.fusion.make_fusion_model`.
+    text_column, image_column : str or int, default="text", "image"
+        Columns of ``X`` holding each modality.
+    text_features : transformer, default=None
+        Text column → features. None uses :func:`mmsent.text.make_text_features`.
+        Pass one explicitly to tune its parameters, e.g.
+        ``text_features__tfidf__ngram_range`` in ``GridSearchCV``.
+    image_features : transformer, default=None
+        Image column → features. None uses :func:`mmsent.image.make_image_features`.
+    classifier : {"linear_svc", "svc"} or classifier, default="linear_svc"
+        ``"linear_svc"``: ``LinearSVC`` (scales to 100k posts); ``"svc"``: kernel
+        ``SVC`` (RBF). Any scikit-learn classifier may be passed instead; ``C`` and
+        ``class_weight`` then do not apply.
+    C : float, default=1.0
+        SVM regularisation (larger = less regularised).
+    class_weight : dict, "balanced" or None, default=None
+        SVM class weights; "balanced" helps with a rare neutral class.
+    text_weight, image_weight : float, default=1.0
+        Modality weights for ``"concat"`` (feature scaling) and ``"vote"``.
+    voting : {"soft", "hard"}, default="soft"
+        ``"soft"`` averages calibrated probabilities, ``"hard"`` counts labels.
+    probability : bool, default=False
+        Calibrate the classifier with ``CalibratedClassifierCV`` so that
+        ``predict_proba`` is available for every fusion.
+    cv : int or cross-validation generator, default=5
+        Folds for stacking's out-of-fold scores and for calibration.
+    n_jobs : int, default=None
+        Jobs for the parallel parts of the fusion model.
+
+    Attributes
+    ----------
+    model_ : estimator
+        The fitted scikit-learn composition (``Pipeline``, ``VotingClassifier`` or
+        ``StackingClassifier``); plain sklearn, picklable.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    modality_weights_ : dict
+        Contribution of each modality, summing to 1: learnt by the stacking
+        meta-learner (share of its absolute coefficients), otherwise the
+        normalised weights given.
+    n_samples_fit_ : int
+        Number of posts seen in ``fit``.
+    n_features_in_ : int
+        Number of columns of ``X`` seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names of ``X`` seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from mmsent import MultimodalSentimentClassifier
+    >>> bright, dark = np.full((32, 32, 3), 230, np.uint8), np.full((32, 32, 3), 20, np.uint8)
+    >>> X = pd.DataFrame({"text": ["很好 great", "太差了 awful", "好 love it", "差 hate it"] * 5,
+    ...                   "image": [bright, dark, bright, dark] * 5})
+    >>> y = ["positive", "negative", "positive", "negative"] * 5
+    >>> clf = MultimodalSentimentClassifier(fusion="concat").fit(X, y)
+    >>> clf.predict(pd.DataFrame({"text": ["非常好"], "image": [bright]})).tolist()
+    ['positive']
+    """
+
+    _parameter_constraints = {
+        "fusion": [StrOptions(set(FUSIONS))],
+        "text_column": [str, Integral],
+        "image_column": [str, Integral],
+        "text_features": [HasMethods(["fit", "transform"]), None],
+        "image_features": [HasMethods(["fit", "transform"]), None],
+        "classifier": [StrOptions({"linear_svc", "svc"}), HasMethods(["fit", "predict"])],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "text_weight": [Interval(Real, 0, None, closed="left")],
+        "image_weight": [Interval(Real, 0, None, closed="left")],
+        "voting": [StrOptions({"soft", "hard"})],
+        "probability": ["boolean"],
+        "cv": ["cv_object"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        fusion="concat",
+        *,
+        text_column="text",
+        image_column="image",
+        text_features=None,
+        image_features=None,
+        classifier="linear_svc",
+        C=1.0,
+        class_weight=None,
+        text_weight=1.0,
+        image_weight=1.0,
+        voting="soft",
+        probability=False,
+        cv=5,
+        n_jobs=None,
+    ):
+        self.fusion = fusion
+        self.text_column = text_column
+        self.image_column = image_column
+        self.text_features = text_features
+        self.image_features = image_features
+        self.classifier = classifier
+        self.C = C
+        self.class_weight = class_weight
+        self.text_weight = text_weight
+        self.image_weight = image_weight
+        self.voting = voting
+        self.probability = probability
+        self.cv = cv
+        self.n_jobs = n_jobs
+
+    # -- building -----------------------------------------------------------------
+
+    def _make_classifier(self):
+        if self.classifier == "linear_svc":
+            return LinearSVC(C=self.C, class_weight=self.class_weight)
+        if self.classifier == "svc":
+            return SVC(C=self.C, class_weight=self.class_weight)
+        return clone(self.classifier)
+
+    def _build_model(self):
+        return make_fusion_model(
+            self.fusion,
+            text_features=make_text_features() if self.text_features is None else self.text_features,
+            image_features=make_image_features() if self.image_features is None else self.image_features,
+            classifier=self._make_classifier(),
+            text_column=self.text_column,
+            image_column=self.image_column,
+            text_weight=self.text_weight,
+            image_weight=self.image_weight,
+            voting=self.voting,
+            probability=self.probability,
+            cv=self.cv,
+            n_jobs=self.n_jobs,
+        )
+
+    def _required_columns(self):
+        if self.fusion == "text":
+            return [self.text_column]
+        if self.fusion == "image":
+            return [self.image_column]
+        return [self.text_column, self.image_column]
+
+    def _check_frame(self, X):
+        """Return X as a DataFrame holding the columns this model reads, or say what is wrong."""
+        if sp.issparse(X):
+            raise TypeError("sparse input is not supported: X must be a DataFrame of posts")
+        if not isinstance(X, pd.DataFrame):
+            if isinstance(X, (dict, list)):
+                X = pd.DataFrame(X)
+            elif hasattr(X, "__array__"):
+                X = pd.DataFrame(np.asarray(X))
+            else:
+                raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
+        if X.shape[1] == 0:
+            raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+        if any(dtype.kind == "c" for dtype in X.dtypes):
+            raise ValueError("Complex data not supported: text and image columns hold posts, not numbers")
+        missing = [column for column in self._required_columns() if column not in X.columns]
+        if missing:
+            raise ValueError(
+                f"X has no column {', '.join(map(repr, missing))} (fusion={self.fusion!r} reads "
+                f"{self._required_columns()}); its columns are {list(X.columns)}. "
+                "Set text_column / image_column to match your data."
+            )
+        if len(X) == 0:
+            raise ValueError("X is empty: at least one post is needed")
+        return X
+
+    # -- fitting --------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit the fusion model on posts ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Must hold the text and/or image columns the fusion reads.
+        y : array-like of shape (n_posts,)
+            Labels (strings or integers), at least two distinct ones.
+
+        Returns
+        -------
+        self
+        """
+        X = self._check_frame(X)
+        X, y = validate_data(self, X, y, skip_check_array=True)
+        y = column_or_1d(y, warn=True)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
+        model = self._build_model()
+        model.fit(X, y)
+        self.model_ = model
+        self.classes_ = model.classes_
+        self.n_samples_fit_ = len(X)
+        self.modality_weights_ = modality_contributions(model, self.fusion, self.text_weight, self.image_weight)
+        return self
+
+    # -- prediction -----------------------------------------------------------------
+
+    def predict(self, X):
+        """Predict the label of each post.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+
+        Returns
+        -------
+        ndarray of shape (n_posts,)
+        """
+        check_is_fitted(self)
+        return self.model_.predict(self._check_frame(X))
+
+    @available_if(_model_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as ``classes_``.
+
+        Available for soft voting, stacking, classifiers with ``predict_proba``,
+        and any fusion when ``probability=True``.
+        """
+        check_is_fitted(self)
+        return self.model_.predict_proba(self._check_frame(X))
+
+    @available_if(_model_has("decision_function"))
+    def decision_function(self, X):
+        """Confidence scores (signed distance for binary problems); not for voting."""
+        check_is_fitted(self)
+        return self.model_.decision_function(self._check_frame(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on ``(X, y)``; labels never seen in ``fit`` are reported and count as errors."""
+        check_is_fitted(self)
+        unseen = sorted(set(np.unique(np.asarray(y, dtype=object)).tolist()) - set(self.classes_.tolist()), key=str)
+        if unseen:
+            warnings.warn(
+                f"y holds labels not seen during fit: {unseen}; their rows count as errors "
+                f"(known classes: {self.classes_.tolist()})",
+                UserWarning,
+                stacklevel=2,
+            )
+        return super().score(X, y, sample_weight=sample_weight)
+
+    # -- scikit-learn protocol --------------------------------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.string = True
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def _sk_visual_block_(self):
+        """HTML diagram: the fusion model, one branch per modality."""
+        model = getattr(self, "model_", None)
+        if model is None:
+            model = self._build_model()
+        return _VisualBlock("serial", [model], names=[f"fusion={self.fusion!r}"], name_details=[str(self.fusion)])

@@ -1,0 +1,96 @@
+"""Manifests: CSV or JSONL files listing posts (text, image path, label)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["read_manifest"]
+
+_MAX_LISTED = 10
+
+
+def _read_jsonl(path):
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def read_manifest(
+    path, *, text_column="text", image_column="image", label_column="label", required=("text", "image")
+):
+    """Read a CSV or JSONL manifest of posts into a DataFrame.
+
+    Image paths are resolved relative to the manifest's folder (absolute paths are
+    kept). Every referenced image file is checked: if any are missing, one
+    ``FileNotFoundError`` lists them all. CSV cells are read as text (``"NA"``
+    stays the string "NA"); an empty image cell means the post has no image.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.csv`` or ``.jsonl`` / ``.json`` (one object per line).
+    text_column, image_column, label_column : str
+        Column names in the file.
+    required : collection of {"text", "image", "label"}
+        Which of the three columns must be present.
+
+    Returns
+    -------
+    DataFrame
+        The file's columns, with the image column holding absolute paths.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from mmsent.datasets import read_manifest
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "posts.csv").write_text("text,label\\n好,positive\\n", encoding="utf-8")
+    >>> read_manifest(folder / "posts.csv", required=("text", "label")).to_dict("records")
+    [{'text': '好', 'label': 'positive'}]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    elif suffix in (".jsonl", ".json"):
+        frame = _read_jsonl(path)
+    else:
+        raise ValueError(f"{path}: manifests are .csv or .jsonl files, not {suffix or 'extension-less'}")
+    names = {"text": text_column, "image": image_column, "label": label_column}
+    missing = [names[role] for role in required if names[role] not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path} has no column {', '.join(map(repr, missing))}; its columns are {list(frame.columns)} "
+            "(use --text-col / --image-col / --label-col to name yours)"
+        )
+    if image_column in frame.columns:
+        frame[image_column] = [_resolve(value, path.parent) for value in frame[image_column]]
+        absent = [
+            (index, value) for index, value in frame[image_column].items() if value is not None and not Path(value).is_file()
+        ]
+        if absent:
+            listed = "\n".join(f"  row {index}: {value}" for index, value in absent[:_MAX_LISTED])
+            more = f"\n  ... and {len(absent) - _MAX_LISTED} more" if len(absent) > _MAX_LISTED else ""
+            raise FileNotFoundError(f"{path}: {len(absent)} image files do not exist:\n{listed}{more}")
+    return frame
+
+
+def _resolve(value, folder):
+    """An image cell → absolute path string, or None when the post has no image."""
+    if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
+        return None
+    image = Path(str(value))
+    return str(image if image.is_absolute() else (folder / image).resolve())

@@ -1,0 +1,165 @@
+"""Feature-level and decision-level fusion, each a plain scikit-learn composition."""
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import StackingClassifier, VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+__all__ = ["FUSIONS", "make_fusion_model", "modality_contributions"]
+
+FUSIONS = ("concat", "vote", "stack", "text", "image")
+MODALITIES = ("text", "image")
+
+
+def _with_probabilities(classifier, cv):
+    """The classifier itself if it has ``predict_proba``, else calibrated by CV."""
+    if hasattr(classifier, "predict_proba"):
+        return clone(classifier)
+    # Platt scaling on out-of-fold decision values; replaces SVC(probability=True),
+    # which scikit-learn deprecates.
+    return CalibratedClassifierCV(clone(classifier), cv=cv, method="sigmoid")
+
+
+def _modality_pipeline(name, features, column, classifier):
+    """One modality end to end: select its column, featurize, classify."""
+    select = ColumnTransformer([(name, clone(features), column)], sparse_threshold=1.0)
+    return Pipeline([("features", select), ("classifier", classifier)])
+
+
+def make_fusion_model(
+    fusion,
+    *,
+    text_features,
+    image_features,
+    classifier,
+    text_column="text",
+    image_column="image",
+    text_weight=1.0,
+    image_weight=1.0,
+    voting="soft",
+    probability=False,
+    cv=5,
+    n_jobs=None,
+):
+    """Build the unfitted scikit-learn model for one fusion strategy.
+
+    Parameters
+    ----------
+    fusion : {"concat", "vote", "stack", "text", "image"}
+        - ``"concat"``: feature level. A ``ColumnTransformer`` puts the weighted
+          text and image features side by side (always sparse output:
+          ``sparse_threshold=1.0``, so the type never flips between CV folds),
+          then one classifier.
+        - ``"vote"``: decision level. One pipeline per modality in a
+          ``VotingClassifier``; soft voting averages calibrated probabilities
+          (weighted by ``text_weight`` / ``image_weight``), hard voting counts labels.
+        - ``"stack"``: decision level. A ``StackingClassifier`` whose logistic
+          regression meta-learner sees out-of-fold per-modality scores.
+        - ``"text"`` / ``"image"``: one modality only (the ablation baselines).
+    text_features, image_features : estimator
+        Transformers from a column to features (cloned, never modified).
+    classifier : estimator
+        The base classifier (cloned for every modality that needs one).
+    text_column, image_column : str or int
+        Column of X holding each modality.
+    text_weight, image_weight : float
+        Per-modality weights: ``transformer_weights`` for ``"concat"``, voting
+        weights for ``"vote"``; unused by ``"stack"`` (it learns them).
+    voting : {"soft", "hard"}
+        Voting rule for ``"vote"``.
+    probability : bool
+        Calibrate the classifier (``CalibratedClassifierCV``) when it has no
+        ``predict_proba``, so that the model offers probabilities.
+    cv : int or cross-validation generator
+        Folds for stacking and for calibration.
+    n_jobs : int
+        Parallel jobs of the composition (branches, estimators).
+
+    Returns
+    -------
+    estimator
+        A ``Pipeline``, ``VotingClassifier`` or ``StackingClassifier``.
+
+    Examples
+    --------
+    >>> from sklearn.svm import LinearSVC
+    >>> from mmsent.fusion import make_fusion_model
+    >>> from mmsent.image import make_image_features
+    >>> from mmsent.text import make_text_features
+    >>> model = make_fusion_model("vote", text_features=make_text_features(),
+    ...                           image_features=make_image_features(), classifier=LinearSVC())
+    >>> [name for name, _ in model.estimators]
+    ['text', 'image']
+    """
+    features = {"text": text_features, "image": image_features}
+    columns = {"text": text_column, "image": image_column}
+
+    def branch_classifier(calibrate):
+        return _with_probabilities(classifier, cv) if calibrate else clone(classifier)
+
+    if fusion in MODALITIES:
+        return _modality_pipeline(fusion, features[fusion], columns[fusion], branch_classifier(probability))
+    if fusion == "concat":
+        combined = ColumnTransformer(
+            [(name, clone(features[name]), columns[name]) for name in MODALITIES],
+            transformer_weights={"text": text_weight, "image": image_weight},
+            sparse_threshold=1.0,
+            n_jobs=n_jobs,
+        )
+        return Pipeline([("features", combined), ("classifier", branch_classifier(probability))])
+    if fusion == "vote":
+        soft = voting == "soft"
+        branches = [
+            (name, _modality_pipeline(name, features[name], columns[name], branch_classifier(soft or probability)))
+            for name in MODALITIES
+        ]
+        return VotingClassifier(branches, voting=voting, weights=[text_weight, image_weight], n_jobs=n_jobs)
+    if fusion == "stack":
+        branches = [
+            (name, _modality_pipeline(name, features[name], columns[name], clone(classifier)))
+            for name in MODALITIES
+        ]
+        return StackingClassifier(
+            branches, final_estimator=LogisticRegression(max_iter=1000), cv=cv, n_jobs=n_jobs
+        )
+    raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+
+
+def _stacking_contributions(model):
+    """Share of the meta-learner's absolute coefficients that each modality carries."""
+    coef = np.abs(np.atleast_2d(model.final_estimator_.coef_))
+    n_meta = coef.shape[1]
+    names = [name for name, est in zip(model.named_estimators_, model.estimators_) if est != "drop"]
+    # Every base estimator contributes the same number of meta-features, in order.
+    per_estimator = n_meta // len(names)
+    mass = {
+        name: float(coef[:, i * per_estimator : (i + 1) * per_estimator].sum()) for i, name in enumerate(names)
+    }
+    total = sum(mass.values()) or 1.0
+    return {name: value / total for name, value in mass.items()}
+
+
+def modality_contributions(model, fusion, text_weight=1.0, image_weight=1.0):
+    """Per-modality contribution of a fitted fusion model, summing to 1.
+
+    ``"stack"``: the share of the meta-learner's absolute coefficients on each
+    modality's out-of-fold scores (learnt). ``"vote"`` and ``"concat"``: the
+    normalised weights the model was given. Unimodal models: 1 for their modality.
+
+    Examples
+    --------
+    >>> from mmsent.fusion import modality_contributions
+    >>> modality_contributions(None, "vote", text_weight=3, image_weight=1)
+    {'text': 0.75, 'image': 0.25}
+    """
+    if fusion in MODALITIES:
+        return {name: float(name == fusion) for name in MODALITIES}
+    if fusion == "stack":
+        return _stacking_contributions(model)
+    total = text_weight + image_weight
+    if total <= 0:
+        return {"text": 0.5, "image": 0.5}
+    return {"text": text_weight / total, "image": image_weight / total}
