@@ -77,9 +77,10 @@ def read_manifest(
             "(use --text-col / --image-col / --label-col to name yours)"
         )
     if image_column in frame.columns:
-        frame[image_column] = [_resolve(value, path.parent) for value in frame[image_column]]
+        resolved = [_resolve(value, path.parent) for value in frame[image_column]]
+        frame[image_column] = pd.Series(resolved, index=frame.index, dtype=object)
         absent = [
-            (index, value) for index, value in frame[image_column].items() if value is not None and not Path(value).is_file()
+            (index, value) for index, value in zip(frame.index, resolved) if value is not None and not Path(value).is_file()
         ]
         if absent:
             listed = "\n".join(f"  row {index}: {value}" for index, value in absent[:_MAX_LISTED])

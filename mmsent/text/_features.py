@@ -93,7 +93,7 @@ def make_text_features(
     Examples
     --------
     >>> from mmsent.text import make_text_features
-    >>> X = make_text_features().fit_transform(["很好", "很差", "好"])
+    >>> X = make_text_features().fit_transform(["很 好", "很 差", "好"])
     >>> X.shape, X.dtype
     ((3, 5), dtype('float32'))
     """

@@ -45,7 +45,8 @@ def _jieba_for(user_dict):
             if not Path(key).is_file():
                 raise FileNotFoundError(f"jieba user dictionary not found: {user_dict}")
             segmenter = jieba.Tokenizer()
-            segmenter.load_userdict(key)
+            with open(key, "rb") as handle:  # jieba leaves a path's file open
+                segmenter.load_userdict(handle)
             _JIEBA_BY_USER_DICT[key] = segmenter
     return segmenter
 

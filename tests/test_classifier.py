@@ -1,0 +1,252 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.ensemble import StackingClassifier, VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import estimator_html_repr
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from mmsent import MultimodalSentimentClassifier
+from mmsent.image import ImageDecodeError, make_image_features
+from mmsent.text import make_text_features
+
+from .conftest import synthetic_posts
+
+
+def as_column(values):
+    """Numeric column → 2-D float array: lets the sklearn checks drive the fusion machinery."""
+    return np.asarray(values, dtype=float).reshape(-1, 1)
+
+
+# One table of constructor arguments for the compliance checks: the estimator reads
+# its modalities from columns 0 and 1, featurized by a pass-through, so that the
+# checks' numeric arrays exercise parameters, cloning, fitting and each fusion.
+CHECKED_ESTIMATORS = [
+    MultimodalSentimentClassifier(
+        fusion=fusion,
+        text_column=0,
+        image_column=1,
+        text_features=FunctionTransformer(as_column),
+        image_features=FunctionTransformer(as_column),
+        cv=3,
+    )
+    for fusion in ("concat", "vote", "stack")
+]
+
+# And one table of the checks expected to fail, each with its reason.
+EXPECTED_FAILED_CHECKS = {
+    "check_n_features_in_after_fitting": (
+        "columns are selected by name, and extra columns (ids, labels) are allowed at predict time, "
+        "as in ColumnTransformer"
+    ),
+    "check_fit2d_1feature": "a multimodal post needs two columns (text and image); one column is an error naming it",
+    "check_fit2d_predict1d": "a 1-D array has no text and image columns; the error names the missing column",
+}
+
+
+@parametrize_with_checks(CHECKED_ESTIMATORS, expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
+def test_sklearn_compliance(estimator, check):
+    check(estimator)
+
+
+# -- behaviour on posts -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fusion", ["concat", "vote", "stack", "text", "image"])
+def test_every_fusion_learns(fusion):
+    X, y = synthetic_posts(n=120, seed=0)
+    X_test, y_test = synthetic_posts(n=80, seed=1)
+    clf = MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y)
+    assert clf.classes_.tolist() == ["negative", "positive"]
+    assert clf.n_samples_fit_ == 120 and clf.n_features_in_ == 2
+    assert clf.feature_names_in_.tolist() == ["text", "image"]
+    assert clf.score(X_test, y_test) > 0.65
+    assert sum(clf.modality_weights_.values()) == pytest.approx(1.0)
+
+
+def test_fusion_beats_each_modality_when_they_err_independently():
+    # Each modality holds three independent 70%-reliable cues: about 78% alone,
+    # about 84% for an ideal fusion of all six.
+    X, y = synthetic_posts(n=600, seed=2)
+    X_test, y_test = synthetic_posts(n=600, seed=3)
+    scores = {
+        fusion: MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y).score(X_test, y_test)
+        for fusion in ("text", "image", "concat", "vote", "stack")
+    }
+    assert scores["text"] < 0.82 and scores["image"] < 0.82
+    for fusion in ("concat", "vote", "stack"):
+        assert scores[fusion] > max(scores["text"], scores["image"]) + 0.02, scores
+
+
+def test_fitted_model_is_the_promised_sklearn_composition(posts):
+    X, y = posts
+    expected = {"concat": Pipeline, "vote": VotingClassifier, "stack": StackingClassifier, "text": Pipeline}
+    for fusion, kind in expected.items():
+        model = MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y).model_
+        assert type(model) is kind
+    concat = MultimodalSentimentClassifier(text_weight=2.0, image_weight=0.5).fit(X, y).model_
+    columns = concat.named_steps["features"]
+    assert columns.sparse_threshold == 1.0
+    assert columns.transformer_weights == {"text": 2.0, "image": 0.5}
+
+
+def test_stacking_learns_modality_weights(posts):
+    X, y = posts
+    # Make the image useless: the meta-learner should lean on the text.
+    X = X.assign(image=[np.full((32, 32, 3), 128, np.uint8)] * len(X))
+    clf = MultimodalSentimentClassifier(fusion="stack", cv=3).fit(X, y)
+    assert clf.modality_weights_["text"] > 0.9
+    vote = MultimodalSentimentClassifier(fusion="vote", text_weight=3, image_weight=1, cv=3).fit(X, y)
+    assert vote.modality_weights_ == {"text": 0.75, "image": 0.25}
+
+
+@pytest.mark.parametrize(
+    "params, has_proba, has_decision",
+    [
+        ({"fusion": "concat"}, False, True),
+        ({"fusion": "concat", "probability": True}, True, False),  # calibrated: probabilities only
+        ({"fusion": "vote"}, True, False),
+        ({"fusion": "vote", "voting": "hard"}, False, False),
+        ({"fusion": "stack"}, True, True),
+        ({"fusion": "text", "classifier": LogisticRegression()}, True, True),
+        ({"fusion": "image", "classifier": "svc"}, False, True),
+    ],
+)
+def test_methods_exist_only_where_meaningful(posts, params, has_proba, has_decision):
+    clf = MultimodalSentimentClassifier(cv=3, **params)
+    assert hasattr(clf, "predict_proba") is has_proba  # known before fitting too
+    assert hasattr(clf, "decision_function") is has_decision
+    X, y = posts
+    clf.fit(X, y)
+    assert hasattr(clf, "predict_proba") is has_proba
+    if has_proba:
+        proba = clf.predict_proba(X)
+        assert proba.shape == (len(X), 2)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    if has_decision:
+        assert clf.decision_function(X).shape == (len(X),)
+
+
+def test_three_classes_and_integer_labels(posts):
+    X, y = posts
+    y3 = np.where(np.arange(len(y)) % 5 == 0, "neutral", y)
+    clf = MultimodalSentimentClassifier(fusion="stack", cv=3, class_weight="balanced").fit(X, y3)
+    assert clf.classes_.tolist() == ["negative", "neutral", "positive"]
+    assert clf.decision_function(X).shape == (len(X), 3)
+    y_int = (y == "positive").astype(int)
+    assert set(MultimodalSentimentClassifier().fit(X, y_int).predict(X)) <= {0, 1}
+
+
+def test_grid_search_reaches_nested_parameters(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier(text_features=make_text_features(), image_features=make_image_features())
+    params = clf.get_params(deep=True)
+    assert params["text_features__tfidf__ngram_range"] == (1, 2)
+    assert params["image_features__decode__size"] == (64, 64)
+    search = GridSearchCV(
+        clf,
+        {"text_features__tfidf__ngram_range": [(1, 1), (1, 2)], "image_weight": [0.0, 1.0]},
+        cv=3,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    best = search.best_estimator_
+    assert best.text_features.named_steps["tfidf"].ngram_range == search.best_params_["text_features__tfidf__ngram_range"]
+    assert best.model_.named_steps["features"].transformer_weights["image"] == search.best_params_["image_weight"]
+
+
+def test_user_objects_are_not_modified(posts):
+    X, y = posts
+    text_features = make_text_features()
+    MultimodalSentimentClassifier(text_features=text_features).fit(X, y)
+    assert not hasattr(text_features.named_steps["tfidf"], "vocabulary_")
+    X_copy = X.copy()
+    assert X.equals(X_copy)
+
+
+def test_html_repr_shows_one_branch_per_modality():
+    html = estimator_html_repr(MultimodalSentimentClassifier(fusion="vote"))
+    for part in ("VotingClassifier", "TfidfVectorizer", "HOGTransformer", "ColorHistogram"):
+        assert part in html
+    assert html.count("ColumnTransformer") >= 2  # a column selector per modality branch
+
+
+def test_clone_keeps_parameters_and_drops_fit(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier(fusion="vote", C=0.5).fit(X, y)
+    copy = clone(clf)
+    assert copy.get_params()["C"] == 0.5 and not hasattr(copy, "model_")
+
+
+def test_unimodal_model_does_not_need_the_other_column(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier(fusion="text").fit(X[["text"]], y)
+    assert len(clf.predict(pd.DataFrame({"text": ["很好"]}))) == 1
+
+
+# -- bad input ----------------------------------------------------------------------
+
+
+def test_missing_column_is_named(posts):
+    X, y = posts
+    with pytest.raises(ValueError, match=r"X has no column 'image'.*its columns are \['text'\]"):
+        MultimodalSentimentClassifier().fit(X[["text"]], y)
+    renamed = X.rename(columns={"text": "caption"})
+    clf = MultimodalSentimentClassifier(text_column="caption").fit(renamed, y)
+    with pytest.raises(ValueError, match="'caption'"):
+        clf.predict(X)
+
+
+def test_empty_frame_single_class_and_length_mismatch(posts):
+    X, y = posts
+    with pytest.raises(ValueError, match="empty"):
+        MultimodalSentimentClassifier().fit(X.iloc[:0], y[:0])
+    with pytest.raises(ValueError, match="only one class"):
+        MultimodalSentimentClassifier().fit(X, ["positive"] * len(X))
+    with pytest.raises(ValueError, match="rows but y has"):
+        MultimodalSentimentClassifier().fit(X, y[:-1])
+    with pytest.raises(TypeError, match="DataFrame"):
+        MultimodalSentimentClassifier().fit(42, y)
+
+
+def test_bad_text_and_image_rows_are_named(posts, tmp_path):
+    X, y = posts
+    bad_text = X.astype({"text": object})
+    bad_text.loc[7, "text"] = 12345
+    with pytest.raises(ValueError, match=r"row 7: text must be str, got int"):
+        MultimodalSentimentClassifier().fit(bad_text, y)
+    bad_image = X.copy()
+    bad_image["image"] = bad_image["image"].astype(object)
+    bad_image.at[3, "image"] = str(tmp_path / "gone.jpg")
+    with pytest.raises(ImageDecodeError, match=r"row 3: file '.*gone.jpg' does not exist"):
+        MultimodalSentimentClassifier().fit(bad_image, y)
+
+
+def test_missing_text_is_an_empty_post(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier().fit(X, y)
+    blank = X.head(4).assign(text=[None, np.nan, "", "好"])
+    assert len(clf.predict(blank)) == 4
+
+
+def test_unseen_labels_at_score_time_are_reported(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier().fit(X, y)
+    y_new = y.copy().astype(object)
+    y_new[:10] = "sarcastic"
+    expected = np.mean(clf.predict(X) == y_new)
+    with pytest.warns(UserWarning, match=r"not seen during fit: \['sarcastic'\]"):
+        assert clf.score(X, y_new) == pytest.approx(expected)
+
+
+def test_invalid_parameters_are_rejected(posts):
+    X, y = posts
+    with pytest.raises(ValueError, match="fusion"):
+        MultimodalSentimentClassifier(fusion="attention").fit(X, y)
+    with pytest.raises(ValueError, match="C"):
+        MultimodalSentimentClassifier(C=-1).fit(X, y)
+    assert not hasattr(MultimodalSentimentClassifier(fusion="attention"), "predict_proba")

@@ -1,0 +1,224 @@
+import io
+import os
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from skimage.color import rgb2hsv
+from skimage.feature import hog as skimage_hog
+
+from mmsent.image import (
+    ColorHistogram,
+    HOGTransformer,
+    ImageDecodeError,
+    ImageDecoder,
+    clear_image_cache,
+    decode_image,
+    decode_images,
+    hog_batch,
+    make_image_features,
+    rgb_to_hsv,
+)
+from mmsent.image import _decode
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    clear_image_cache()
+    yield
+    clear_image_cache()
+
+
+def random_batch(n=6, size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    batch = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    batch[0] = 0  # flat image: all-zero gradients
+    batch[1] = np.linspace(0, 255, size, dtype=np.uint8)[None, :, None]  # pure horizontal ramp
+    return batch
+
+
+# -- decoding -----------------------------------------------------------------------
+
+
+def encode(image, fmt="PNG", **kwargs):
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def test_every_input_kind_decodes_to_the_same_rgb(tmp_path):
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    pixels[:, :4] = (255, 0, 0)
+    path = tmp_path / "red.png"
+    Image.fromarray(pixels).save(path)
+    inputs = [str(path), path, path.read_bytes(), Image.fromarray(pixels), pixels]
+    for value in inputs:
+        np.testing.assert_array_equal(decode_image(value, size=None), pixels)
+
+
+def test_modes_become_rgb_uint8():
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    np.testing.assert_array_equal(decode_image(gray, size=None), np.repeat(gray[..., None], 3, axis=2))
+    np.testing.assert_array_equal(decode_image(gray[..., None], size=None)[..., 0], gray)
+    # Transparent pixels are shown over white; opaque ones keep their colour.
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (10, 20, 30, 255)
+    np.testing.assert_array_equal(decode_image(rgba, size=None)[0, 0], (10, 20, 30))
+    np.testing.assert_array_equal(decode_image(rgba, size=None)[1, 1], (255, 255, 255))
+    # 16-bit greyscale keeps its top byte instead of saturating at 255.
+    sixteen = Image.fromarray(np.full((4, 4), 0x8040, np.uint16))
+    assert sixteen.mode.startswith("I;16")
+    assert decode_image(encode(sixteen), size=None)[0, 0].tolist() == [0x80] * 3
+    cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))  # pure red in CMYK
+    assert decode_image(encode(cmyk, "JPEG"), size=None)[0, 0].tolist() == pytest.approx([254, 0, 0], abs=2)
+    palette = Image.new("P", (4, 4), 1)
+    palette.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    palette.info["transparency"] = 0
+    assert decode_image(encode(palette), size=None)[0, 0].tolist() == [0, 255, 0]
+
+
+def test_exif_orientation_is_applied():
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    decoded = decode_image(encode(image, "JPEG", exif=exif), size=None)
+    assert decoded.shape == (40, 20, 3)
+
+
+def test_resize_and_decoder_output():
+    batch = ImageDecoder(size=(24, 16)).fit_transform([np.zeros((50, 70, 3), np.uint8), np.zeros((5, 5), np.uint8)])
+    assert batch.shape == (2, 16, 24, 3) and batch.dtype == np.uint8
+
+
+def test_bad_rows_are_all_named_and_good_rows_are_not(tmp_path, image_files):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"not a jpeg at all")
+    column = pd.Series(
+        [image_files[0], tmp_path / "missing.png", corrupt, None, np.zeros((4, 4), np.float32), image_files[1]],
+        index=[100, 101, 102, 103, 104, 105],
+    )
+    with pytest.raises(ImageDecodeError) as info:
+        decode_images(column)
+    message = str(info.value)
+    assert message.startswith("4 of 6 images could not be read")
+    assert "row 101: file" in message and "missing.png' does not exist" in message
+    assert "row 102: file" in message and "corrupt.jpg" in message
+    assert "row 103: no image (missing value)" in message
+    assert "row 104" in message and "uint8" in message
+    assert "row 100" not in message and "row 105" not in message
+
+
+def test_decoded_files_are_cached_until_they_change(tmp_path, monkeypatch):
+    path = tmp_path / "a.png"
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(path)
+    calls = []
+    original = _decode.decode_image
+    monkeypatch.setattr(_decode, "decode_image", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
+    first = decode_images([path, path, path], size=(8, 8))
+    assert len(calls) == 1
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(path)
+    os.utime(path, ns=(1, 1))  # a new mtime, even on coarse file-system clocks
+    second = decode_images([path], size=(8, 8))
+    assert len(calls) == 2
+    assert first[0, 0, 0].tolist() == [255, 0, 0] and second[0, 0, 0].tolist() == [0, 0, 255]
+
+
+# -- HOG ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {},  # the default geometry
+        {"orientations": 8, "pixels_per_cell": (6, 7), "cells_per_block": (3, 2)},
+        {"orientations": 12, "pixels_per_cell": (16, 16), "cells_per_block": (1, 1)},
+        {"block_norm": "L1"},
+        {"block_norm": "L1-sqrt"},
+        {"block_norm": "L2"},
+    ],
+)
+def test_hog_equals_skimage(geometry):
+    batch = random_batch()
+    params = {"orientations": 9, "pixels_per_cell": (8, 8), "cells_per_block": (2, 2), "block_norm": "L2-Hys"}
+    params.update(geometry)
+    ours = hog_batch(batch, **params)
+    reference = np.stack([skimage_hog(image, channel_axis=-1, **params) for image in batch])
+    assert ours.dtype == np.float32 and ours.shape == reference.shape
+    np.testing.assert_allclose(ours, reference, atol=1e-4, rtol=0)
+
+
+def test_hog_on_real_photo_and_grayscale_batch():
+    from skimage import data
+
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((128, 96)))
+    np.testing.assert_allclose(
+        hog_batch(photo[None])[0],
+        skimage_hog(photo, pixels_per_cell=(8, 8), cells_per_block=(2, 2), channel_axis=-1),
+        atol=1e-4,
+    )
+    gray = photo[..., 1]
+    np.testing.assert_allclose(
+        hog_batch(gray[None])[0], skimage_hog(gray, pixels_per_cell=(8, 8), cells_per_block=(2, 2)), atol=1e-4
+    )
+
+
+def test_hog_transformer_inputs_and_errors(image_files):
+    transformer = HOGTransformer().fit(random_batch())
+    assert transformer.n_features_out_ == 1764
+    assert transformer.get_feature_names_out()[:2].tolist() == ["hog0", "hog1"]
+    raw = transformer.transform(image_files)  # a raw column is decoded at 64x64
+    decoded = transformer.transform(decode_images(image_files, size=(64, 64)))
+    np.testing.assert_array_equal(raw, decoded)
+    with pytest.raises(ValueError, match="changed size"):
+        transformer.transform(random_batch(size=48))
+    resized = HOGTransformer(size=(64, 64)).fit(random_batch(size=48))
+    assert resized.n_features_out_ == 1764
+    with pytest.raises(ValueError, match="too small"):
+        hog_batch(np.zeros((1, 12, 12, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        hog_batch(np.zeros((1, 64, 64, 3), np.float32))
+    assert hog_batch(np.zeros((0, 64, 64, 3), np.uint8)).shape == (0, 1764)
+
+
+def test_hog_chunks_do_not_change_results(monkeypatch):
+    batch = random_batch(n=7)
+    whole = hog_batch(batch)
+    monkeypatch.setattr("mmsent.image._hog._CHUNK", 3)
+    np.testing.assert_array_equal(hog_batch(batch), whole)
+
+
+# -- colour -------------------------------------------------------------------------
+
+
+def test_hsv_matches_skimage():
+    batch = random_batch(n=3, size=16)
+    np.testing.assert_allclose(rgb_to_hsv(batch), rgb2hsv(batch.reshape(-1, 16, 3)).reshape(batch.shape), atol=1e-6)
+
+
+def test_color_histogram_bins_and_normalisation():
+    batch = np.zeros((2, 4, 4, 3), np.uint8)
+    batch[0] = (255, 0, 0)  # red: hue 0, saturated, bright
+    batch[1, :2] = (0, 0, 255)  # half blue (hue 2/3) ...
+    batch[1, 2:] = (0, 0, 0)  # ... half black
+    histogram = ColorHistogram(bins=(3, 2, 2)).fit(batch)
+    features = histogram.transform(batch)
+    assert features.shape == (2, 12) and features.dtype == np.float32
+    np.testing.assert_allclose(features.sum(axis=1), 1.0)
+    # flat index = (h * 2 + s) * 2 + v
+    assert features[0, (0 * 2 + 1) * 2 + 1] == 1.0
+    assert features[1, (2 * 2 + 1) * 2 + 1] == 0.5
+    assert features[1, 0] == 0.5
+    with pytest.raises(ValueError, match="three positive integers"):
+        ColorHistogram(bins=(8, 0, 4)).fit(batch)
+
+
+def test_default_image_branch_decodes_once_and_normalises(image_files, monkeypatch):
+    calls = []
+    original = _decode.decode_images
+    monkeypatch.setattr(_decode, "decode_images", lambda *a, **k: calls.append(1) or original(*a, **k))
+    features = make_image_features().fit_transform(pd.Series([str(p) for p in image_files]))
+    assert len(calls) == 1  # HOG and the histogram share one decoded batch
+    assert features.shape == (4, 1764 + 128)
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)

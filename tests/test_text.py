@@ -1,0 +1,128 @@
+import pickle
+
+import jieba
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import LinearSVC
+
+from mmsent.text import JiebaTokenizer, TextCleaner, clear_token_cache, make_text_features
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    clear_token_cache()
+    yield
+    clear_token_cache()
+
+
+def test_one_character_chinese_words_survive():
+    tokens = JiebaTokenizer()("服务差，菜很好")
+    assert tokens == ["服务", "差", "，", "菜", "很", "好"]
+    for word in ("很", "好", "差"):
+        assert word in tokens
+
+
+def test_sklearn_default_pattern_would_drop_them():
+    # The trap this tokenizer avoids: the default token_pattern needs 2+ characters.
+    with pytest.raises(ValueError, match="empty vocabulary"):
+        TfidfVectorizer().fit(["好 差 很"])
+    assert set(make_text_features().fit(["好 差 很"])[-1].vocabulary_) >= {"好", "差", "很"}
+
+
+def test_mixed_text_lowercase_and_entities():
+    tokens = JiebaTokenizer()("质量很好 Love IT! http://t.co/abc @Bob_1 #Happy #真好吃#")
+    assert tokens == [
+        "质量", "很", "好", "love", "it", "!", "<url>", "<user>", "<hashtag>", "happy", "<hashtag>", "真", "好吃",
+    ]
+    raw = JiebaTokenizer(lowercase=False, normalize_entities=False)("Love http://t.co/abc")
+    assert "Love" in raw and "<url>" not in raw
+
+
+def test_stop_words_and_whitespace_dropped():
+    tokens = JiebaTokenizer(stop_words={"的", "!"})("好的  东西 !")
+    assert tokens == ["好", "东西"]
+
+
+def test_hmm_switch_changes_unknown_words():
+    # jieba's documented example: the HMM joins the out-of-vocabulary word 杭研.
+    text = "他来到了网易杭研大厦"
+    assert "杭研" in JiebaTokenizer(hmm=True)(text)
+    assert "杭研" not in JiebaTokenizer(hmm=False)(text)
+
+
+def test_user_dictionary(tmp_path):
+    text = "蓝莓冰淇淋味道不错"
+    assert "蓝莓冰淇淋" not in JiebaTokenizer()(text)
+    user_dict = tmp_path / "words.txt"
+    user_dict.write_text("蓝莓冰淇淋 100 n\n", encoding="utf-8")
+    assert "蓝莓冰淇淋" in JiebaTokenizer(user_dict=user_dict)(text)
+
+
+def test_missing_user_dictionary_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.txt"):
+        JiebaTokenizer(user_dict=tmp_path / "nowhere.txt")("好")
+
+
+def test_tokenizer_pickles_and_compares_by_configuration():
+    tokenizer = JiebaTokenizer(hmm=False, stop_words=["的"])
+    clone = pickle.loads(pickle.dumps(tokenizer))
+    assert clone == tokenizer and hash(clone) == hash(tokenizer)
+    assert clone("好的") == tokenizer("好的")
+    assert JiebaTokenizer(hmm=True) != tokenizer
+    assert repr(tokenizer) == "JiebaTokenizer(hmm=False, stop_words=['的'])"
+
+
+def test_non_string_document_is_rejected():
+    with pytest.raises(TypeError, match="expects str"):
+        JiebaTokenizer()(42)
+
+
+def counting_segmenter(monkeypatch):
+    calls = []
+    original = jieba.dt.lcut
+
+    def lcut(text, *args, **kwargs):
+        calls.append(text)
+        return original(text, *args, **kwargs)
+
+    monkeypatch.setattr(jieba.dt, "lcut", lcut)
+    return calls
+
+
+def test_each_document_is_segmented_once_across_cv_folds(monkeypatch):
+    calls = counting_segmenter(monkeypatch)
+    docs = [f"第{i}个 很好" if i % 2 else f"第{i}个 很差" for i in range(30)]
+    labels = np.arange(30) % 2
+    scores = cross_val_score(make_pipeline(make_text_features(), LinearSVC()), pd.Series(docs), labels, cv=5)
+    assert scores.mean() > 0.9
+    # 5 folds each fit on 24 documents and predict 6: 150 tokenizations without a
+    # cache. With it, one segmentation per distinct document.
+    assert len(calls) == len(set(docs)) == 30
+
+
+def test_text_features_are_sparse_float32_with_bigrams():
+    features = make_text_features(ngram_range=(1, 2))
+    X = features.fit_transform(pd.Series(["很 好", "很 差", "好"]))
+    assert sp.issparse(X) and X.dtype == np.float32
+    vocabulary = features.named_steps["tfidf"].vocabulary_
+    assert {"很", "好", "差", "很 好", "很 差"} <= set(vocabulary)
+    assert features.named_steps["tfidf"].token_pattern is None
+    np.testing.assert_allclose(sp.linalg.norm(X, axis=1), 1.0, rtol=1e-6)
+
+
+def test_text_cleaner_fallbacks_and_errors():
+    column = pd.Series(["好", None, np.nan, b"ok", "   "], index=[5, 6, 7, 8, 9])
+    assert TextCleaner().fit_transform(column) == ["好", "", "", "ok", "   "]
+    bad = pd.Series(["好", 3.5, b"\xff\xfe", ["list"]], index=["a", "b", "c", "d"])
+    with pytest.raises(ValueError) as info:
+        TextCleaner().fit_transform(bad)
+    message = str(info.value)
+    assert message.startswith("3 rows have unusable text")
+    assert "row 'b': text must be str, got float" in message
+    assert "row 'c': text bytes are not UTF-8" in message
+    assert "row 'd'" in message and "row 'a'" not in message
