@@ -185,7 +185,7 @@ def test_hog_transformer_inputs_and_errors(image_files):
 def test_hog_chunks_do_not_change_results(monkeypatch):
     batch = random_batch(n=7)
     whole = hog_batch(batch)
-    monkeypatch.setattr("mmsent.image._hog._CHUNK", 3)
+    monkeypatch.setattr("mmsent.image._hog._CHUNK_PIXELS", 3 * 64 * 64)  # chunks of 3 images
     np.testing.assert_array_equal(hog_batch(batch), whole)
 
 

@@ -6,7 +6,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 from .._validation import as_value_list, describe_rows, row_labels
-from ._tokenizer import JiebaTokenizer
+from ._tokenizer import JiebaTokenizer, passthrough_tokens
 
 __all__ = ["TextCleaner", "make_text_features"]
 
@@ -66,11 +66,14 @@ class TextCleaner(TransformerMixin, BaseEstimator):
 def make_text_features(
     *, ngram_range=(1, 2), min_df=1, max_df=1.0, max_features=None, sublinear_tf=True, tokenizer=None
 ):
-    """Build the default text branch: ``TextCleaner`` → jieba ``TfidfVectorizer``.
+    """Build the default text branch: ``TextCleaner`` → ``JiebaTokenizer`` → ``TfidfVectorizer``.
 
-    The vectorizer uses ``token_pattern=None`` (the tokenizer decides what a word
-    is), sublinear term frequency and float32 output. Its parameters are reachable
-    by name, e.g. ``tfidf__ngram_range``.
+    The tokenizer is a step of its own, so that a batch is segmented at once (in
+    worker processes when it is large, see ``JiebaTokenizer(n_jobs=...)``) and each
+    distinct document once per process, whatever the folds. The vectorizer then
+    reads token lists (``token_pattern=None``, identity tokenizer), with sublinear
+    term frequency and float32 output. Parameters are reachable by name, e.g.
+    ``tfidf__ngram_range`` or ``tokenize__n_jobs``.
 
     Parameters
     ----------
@@ -82,13 +85,13 @@ def make_text_features(
         Keep only the most frequent n-grams.
     sublinear_tf : bool, default=True
         Use ``1 + log(tf)``.
-    tokenizer : callable, default=None
-        Defaults to ``JiebaTokenizer()``. Must be picklable to save the model.
+    tokenizer : JiebaTokenizer, default=None
+        The tokenizing step; defaults to ``JiebaTokenizer()``.
 
     Returns
     -------
     Pipeline
-        Steps ``clean`` and ``tfidf``.
+        Steps ``clean``, ``tokenize`` and ``tfidf``.
 
     Examples
     --------
@@ -98,7 +101,8 @@ def make_text_features(
     ((3, 5), dtype('float32'))
     """
     vectorizer = TfidfVectorizer(
-        tokenizer=JiebaTokenizer() if tokenizer is None else tokenizer,
+        tokenizer=passthrough_tokens,
+        preprocessor=passthrough_tokens,
         token_pattern=None,
         lowercase=False,  # the tokenizer lowercases Latin text itself
         ngram_range=ngram_range,
@@ -108,4 +112,6 @@ def make_text_features(
         sublinear_tf=sublinear_tf,
         dtype=np.float32,
     )
-    return Pipeline([("clean", TextCleaner()), ("tfidf", vectorizer)])
+    return Pipeline(
+        [("clean", TextCleaner()), ("tokenize", JiebaTokenizer() if tokenizer is None else tokenizer), ("tfidf", vectorizer)]
+    )
