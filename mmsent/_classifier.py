@@ -81,7 +81,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     cv : int or cross-validation generator, default=5
         Folds for stacking's out-of-fold scores and for calibration.
     n_jobs : int, default=None
-        Jobs for the parallel parts of the fusion model.
+        Parallelism of the default featurizers: tokenizer worker processes for
+        large text batches, image decoding and HOG threads (``-1``: all cores).
+        Featurizers passed in keep their own settings. Branches and folds run in
+        this process, so every fold reuses the token and image caches.
 
     Attributes
     ----------
@@ -176,8 +179,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def _build_model(self):
         return make_fusion_model(
             self.fusion,
-            text_features=make_text_features() if self.text_features is None else self.text_features,
-            image_features=make_image_features() if self.image_features is None else self.image_features,
+            text_features=make_text_features(n_jobs=self.n_jobs) if self.text_features is None else self.text_features,
+            image_features=make_image_features(n_jobs=self.n_jobs) if self.image_features is None else self.image_features,
             classifier=self._make_classifier(),
             text_column=self.text_column,
             image_column=self.image_column,
@@ -186,7 +189,6 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             voting=self.voting,
             probability=self.probability,
             cv=self.cv,
-            n_jobs=self.n_jobs,
         )
 
     def _required_columns(self):

@@ -175,6 +175,15 @@ def test_html_repr_shows_one_branch_per_modality():
     assert html.count("ColumnTransformer") >= 2  # a column selector per modality branch
 
 
+def test_n_jobs_parallelises_the_default_featurizers(posts):
+    X, y = posts
+    model = MultimodalSentimentClassifier(n_jobs=2).fit(X, y).model_
+    params = model.get_params()
+    assert params["features__text__tokenize__n_jobs"] == 2
+    assert params["features__image__decode__n_jobs"] == 2
+    assert params["features__image__features__hog__n_jobs"] == 2
+
+
 def test_clone_keeps_parameters_and_drops_fit(posts):
     X, y = posts
     clf = MultimodalSentimentClassifier(fusion="vote", C=0.5).fit(X, y)

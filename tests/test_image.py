@@ -182,11 +182,12 @@ def test_hog_transformer_inputs_and_errors(image_files):
     assert hog_batch(np.zeros((0, 64, 64, 3), np.uint8)).shape == (0, 1764)
 
 
-def test_hog_chunks_do_not_change_results(monkeypatch):
+def test_hog_chunks_and_threads_do_not_change_results(monkeypatch):
     batch = random_batch(n=7)
     whole = hog_batch(batch)
     monkeypatch.setattr("mmsent.image._hog._CHUNK_PIXELS", 3 * 64 * 64)  # chunks of 3 images
     np.testing.assert_array_equal(hog_batch(batch), whole)
+    np.testing.assert_array_equal(hog_batch(batch, n_jobs=2), whole)
 
 
 # -- colour -------------------------------------------------------------------------

@@ -42,7 +42,6 @@ def make_fusion_model(
     voting="soft",
     probability=False,
     cv=5,
-    n_jobs=None,
 ):
     """Build the unfitted scikit-learn model for one fusion strategy.
 
@@ -75,8 +74,10 @@ def make_fusion_model(
         ``predict_proba``, so that the model offers probabilities.
     cv : int or cross-validation generator
         Folds for stacking and for calibration.
-    n_jobs : int
-        Parallel jobs of the composition (branches, estimators).
+
+    The compositions run their branches and folds in this process on purpose:
+    the featurizers parallelise inside (see their ``n_jobs``) and keep their
+    token and image caches here, where every fold and branch can reuse them.
 
     Returns
     -------
@@ -107,7 +108,6 @@ def make_fusion_model(
             [(name, clone(features[name]), columns[name]) for name in MODALITIES],
             transformer_weights={"text": text_weight, "image": image_weight},
             sparse_threshold=1.0,
-            n_jobs=n_jobs,
         )
         return Pipeline([("features", combined), ("classifier", branch_classifier(probability))])
     if fusion == "vote":
@@ -116,14 +116,14 @@ def make_fusion_model(
             (name, _modality_pipeline(name, features[name], columns[name], branch_classifier(soft or probability)))
             for name in MODALITIES
         ]
-        return VotingClassifier(branches, voting=voting, weights=[text_weight, image_weight], n_jobs=n_jobs)
+        return VotingClassifier(branches, voting=voting, weights=[text_weight, image_weight])
     if fusion == "stack":
         branches = [
             (name, _modality_pipeline(name, features[name], columns[name], clone(classifier)))
             for name in MODALITIES
         ]
         return StackingClassifier(
-            branches, final_estimator=LogisticRegression(max_iter=1000), cv=cv, n_jobs=n_jobs
+            branches, final_estimator=LogisticRegression(max_iter=1000), cv=cv
         )
     raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
 

@@ -64,7 +64,7 @@ class TextCleaner(TransformerMixin, BaseEstimator):
 
 
 def make_text_features(
-    *, ngram_range=(1, 2), min_df=1, max_df=1.0, max_features=None, sublinear_tf=True, tokenizer=None
+    *, ngram_range=(1, 2), min_df=1, max_df=1.0, max_features=None, sublinear_tf=True, tokenizer=None, n_jobs=None
 ):
     """Build the default text branch: ``TextCleaner`` → ``JiebaTokenizer`` → ``TfidfVectorizer``.
 
@@ -86,7 +86,9 @@ def make_text_features(
     sublinear_tf : bool, default=True
         Use ``1 + log(tf)``.
     tokenizer : JiebaTokenizer, default=None
-        The tokenizing step; defaults to ``JiebaTokenizer()``.
+        The tokenizing step; defaults to ``JiebaTokenizer(n_jobs=n_jobs)``.
+    n_jobs : int, default=None
+        Worker processes of the default tokenizer, for large batches.
 
     Returns
     -------
@@ -113,5 +115,5 @@ def make_text_features(
         dtype=np.float32,
     )
     return Pipeline(
-        [("clean", TextCleaner()), ("tokenize", JiebaTokenizer() if tokenizer is None else tokenizer), ("tfidf", vectorizer)]
+        [("clean", TextCleaner()), ("tokenize", JiebaTokenizer(n_jobs=n_jobs) if tokenizer is None else tokenizer), ("tfidf", vectorizer)]
     )
