@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo
 MODEL ?= models/demo.joblib
 
-.PHONY: demo test install clean help
+.PHONY: demo test bench install clean help
 
 help:
 	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
 	@echo "make test   - install the dev extras into $(VENV) and run the test suite"
+	@echo "make bench  - speed and memory benchmarks; results in benchmarks/results/"
 	@echo "make clean  - remove $(VENV), generated demo data and models"
 
 $(BIN)/python:
@@ -32,6 +33,9 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) models .pytest_cache

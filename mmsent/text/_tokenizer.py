@@ -1,6 +1,7 @@
 """Jieba tokenization for Chinese, English and mixed posts: cached, batched, parallel."""
 
 import importlib
+import logging
 import re
 import threading
 from numbers import Integral
@@ -65,6 +66,8 @@ def _segmenter(backend, user_dict):
                 module = importlib.import_module(backend)
             except ImportError:
                 raise ImportError(f"backend={backend!r} needs the {backend} package: pip install {backend}") from None
+            # jieba logs its dictionary loading at DEBUG level to stderr, in every worker.
+            module.setLogLevel(logging.WARNING)
             if user_dict is None:
                 segmenter = module.dt
             else:
