@@ -1,9 +1,5 @@
 """Jieba tokenization for Chinese, English and mixed posts: cached, batched, parallel."""
 
-import importlib
-import logging
-import re
-import threading
 from numbers import Integral
 from pathlib import Path
 
@@ -12,28 +8,15 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
 from .._validation import as_value_list
+from ._segment import SegmentConfig, resolve_backend, tokenize, tokenize_chunk
 
 __all__ = ["JiebaTokenizer", "clear_token_cache", "passthrough_tokens"]
-
-# URLs, @mentions and #hashtags become fixed tokens so that TF-IDF sees "a link"
-# rather than thousands of unique URLs. Weibo writes hashtags as #topic#.
-_ENTITY_PATTERN = re.compile(
-    r"(?P<url>https?://\S+|www\.\S+)"
-    r"|(?P<mention>@[\w\-]+)"
-    r"|#(?P<topic>[^#\s]+)#"
-    r"|#(?P<hashtag>\w+)"
-)
-URL_TOKEN = "<url>"
-MENTION_TOKEN = "<user>"
-HASHTAG_TOKEN = "<hashtag>"
 
 # Cached tokens per tokenizer configuration. Module level on purpose: clones made by
 # GridSearchCV, StackingClassifier or cross_val_score share it, so each distinct
 # document is segmented once per process, however many folds or branches read it.
 _TOKEN_CACHE = {}
 _MAX_CACHED_DOCUMENTS = 500_000
-_SEGMENTERS = {}  # (backend, user dictionary) -> jieba.Tokenizer, built lazily per process
-_SEGMENTERS_LOCK = threading.Lock()
 # Below this many characters a batch is segmented in-process: starting workers and
 # loading jieba's dictionary in each (about a second) would cost more than it saves.
 _PARALLEL_MIN_CHARS = 300_000
@@ -48,41 +31,6 @@ def clear_token_cache():
 def passthrough_tokens(tokens):
     """Identity for already-tokenized documents (a picklable ``TfidfVectorizer`` hook)."""
     return tokens
-
-
-def _resolve_backend(backend):
-    if backend != "auto":
-        return backend
-    return "jieba_fast" if importlib.util.find_spec("jieba_fast") is not None else "jieba"
-
-
-def _segmenter(backend, user_dict):
-    """The jieba (or jieba_fast) tokenizer for a user dictionary, one per process."""
-    key = (backend, None if user_dict is None else str(Path(user_dict).resolve()))
-    with _SEGMENTERS_LOCK:
-        segmenter = _SEGMENTERS.get(key)
-        if segmenter is None:
-            try:
-                module = importlib.import_module(backend)
-            except ImportError:
-                raise ImportError(f"backend={backend!r} needs the {backend} package: pip install {backend}") from None
-            # jieba logs its dictionary loading at DEBUG level to stderr, in every worker.
-            module.setLogLevel(logging.WARNING)
-            if user_dict is None:
-                segmenter = module.dt
-            else:
-                if not Path(key[1]).is_file():
-                    raise FileNotFoundError(f"jieba user dictionary not found: {user_dict}")
-                segmenter = module.Tokenizer()
-                with open(key[1], "rb") as handle:  # jieba leaves a path's file open
-                    segmenter.load_userdict(handle)
-            _SEGMENTERS[key] = segmenter
-    return segmenter
-
-
-def _tokenize_chunk(tokenizer, docs):
-    """Worker entry point: tokens of each document, as tuples."""
-    return [tuple(tokenizer._tokenize(doc)) for doc in docs]
 
 
 class JiebaTokenizer(TransformerMixin, BaseEstimator):
@@ -163,21 +111,27 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
 
     def _config(self):
         """What determines the tokens (``n_jobs`` does not): the cache key."""
-        stop = None if self.stop_words is None else frozenset(self.stop_words)
-        user_dict = None if self.user_dict is None else str(self.user_dict)
-        return (self.hmm, user_dict, stop, self.lowercase, self.normalize_entities, _resolve_backend(self.backend))
+        return SegmentConfig(
+            hmm=self.hmm,
+            user_dict=None if self.user_dict is None else str(self.user_dict),
+            stop_words=None if self.stop_words is None else frozenset(self.stop_words),
+            lowercase=self.lowercase,
+            normalize_entities=self.normalize_entities,
+            backend=resolve_backend(self.backend),
+        )
 
-    def _cache(self):
-        cache = _TOKEN_CACHE.setdefault(self._config(), {})
+    def _cache(self, config):
+        cache = _TOKEN_CACHE.setdefault(config, {})
         if len(cache) >= _MAX_CACHED_DOCUMENTS:
             cache.clear()
         return cache
 
     def __call__(self, doc):
-        cache = self._cache()
+        config = self._config()
+        cache = self._cache(config)
         tokens = cache.get(doc)
         if tokens is None:
-            tokens = cache[doc] = tuple(self._tokenize(doc))
+            tokens = cache[doc] = tuple(tokenize(doc, config))
         return list(tokens)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -188,47 +142,19 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Tokenize a column of documents; returns one list of tokens per document."""
         docs = as_value_list(X)
-        cache = self._cache()
+        config = self._config()
+        cache = self._cache(config)
         missing = list(dict.fromkeys(doc for doc in docs if doc not in cache))
         n_jobs = min(effective_n_jobs(self.n_jobs), max(len(missing), 1))
         if n_jobs > 1 and sum(map(len, missing)) >= _PARALLEL_MIN_CHARS:
             size = -(-len(missing) // (n_jobs * _CHUNKS_PER_JOB))
             chunks = [missing[i : i + size] for i in range(0, len(missing), size)]
-            results = Parallel(n_jobs=n_jobs)(delayed(_tokenize_chunk)(self, chunk) for chunk in chunks)
+            results = Parallel(n_jobs=n_jobs)(delayed(tokenize_chunk)(chunk, config) for chunk in chunks)
             for chunk, tokens in zip(chunks, results):
                 cache.update(zip(chunk, tokens))
         else:
-            cache.update(zip(missing, _tokenize_chunk(self, missing)))
+            cache.update(zip(missing, tokenize_chunk(missing, config)))
         return [list(cache[doc]) for doc in docs]
-
-    def _segment(self, text, segmenter):
-        return [t for t in segmenter.lcut(text, HMM=self.hmm) if not t.isspace()]
-
-    def _tokenize(self, doc):
-        if not isinstance(doc, str):
-            raise TypeError(f"JiebaTokenizer expects str documents, got {type(doc).__name__}")
-        if self.lowercase:
-            doc = doc.lower()
-        segmenter = _segmenter(_resolve_backend(self.backend), self.user_dict)
-        if self.normalize_entities:
-            tokens, start = [], 0
-            for match in _ENTITY_PATTERN.finditer(doc):
-                tokens += self._segment(doc[start : match.start()], segmenter)
-                if match["url"]:
-                    tokens.append(URL_TOKEN)
-                elif match["mention"]:
-                    tokens.append(MENTION_TOKEN)
-                else:
-                    tokens.append(HASHTAG_TOKEN)
-                    tokens += self._segment(match["topic"] or match["hashtag"], segmenter)
-                start = match.end()
-            tokens += self._segment(doc[start:], segmenter)
-        else:
-            tokens = self._segment(doc, segmenter)
-        if self.stop_words is not None:
-            stop = set(self.stop_words)
-            tokens = [t for t in tokens if t not in stop]
-        return tokens
 
     def __eq__(self, other):
         return type(other) is type(self) and other._config() == self._config()
