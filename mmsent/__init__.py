@@ -3,6 +3,24 @@
 __version__ = "0.1.0"
 
 from ._classifier import MultimodalSentimentClassifier  # noqa: E402
-from ._persistence import load_model, model_metadata, save_model  # noqa: E402
+from ._persistence import (  # noqa: E402
+    TRUSTED_TYPES,
+    ModelIntegrityError,
+    ModelVersionWarning,
+    UntrustedTypesError,
+    load_model,
+    model_metadata,
+    save_model,
+)
 
-__all__ = ["MultimodalSentimentClassifier", "__version__", "load_model", "model_metadata", "save_model"]
+__all__ = [
+    "TRUSTED_TYPES",
+    "ModelIntegrityError",
+    "ModelVersionWarning",
+    "MultimodalSentimentClassifier",
+    "UntrustedTypesError",
+    "__version__",
+    "load_model",
+    "model_metadata",
+    "save_model",
+]
