@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from ._classifier import MultimodalSentimentClassifier  # noqa: E402
+from ._card import model_card  # noqa: E402
 from ._persistence import (  # noqa: E402
     TRUSTED_TYPES,
     ModelIntegrityError,
@@ -21,6 +22,7 @@ __all__ = [
     "UntrustedTypesError",
     "__version__",
     "load_model",
+    "model_card",
     "model_metadata",
     "save_model",
 ]

@@ -283,7 +283,7 @@ def _joblib_bytes(model, header, compress):
         [
             _GZIP_MAGIC,
             bytes([_GZIP_FEXTRA]),
-            bytes(4),  # MTIME 0: the same model gives the same bytes
+            bytes(4),  # MTIME unset: the metadata says when
             b"\x00\xff",  # XFL, OS unknown
             struct.pack("<H", len(extra)),
             extra,
