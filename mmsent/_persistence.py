@@ -50,7 +50,7 @@ from sklearn.utils import Bunch
 from . import __version__
 from ._classifier import MultimodalSentimentClassifier
 from .image import ColorHistogram, HOGTransformer, ImageDecoder
-from .text import JiebaTokenizer, TextCleaner
+from .text import JiebaTokenizer, TextCleaner, passthrough_tokens
 
 __all__ = [
     "FORMATS",
@@ -84,10 +84,11 @@ def _type_name(cls):
 
 
 #: Types a skops model file may hold beyond skops' own defaults (scikit-learn estimators,
-#: NumPy and SciPy containers): mmsent's classes and the helpers that fitted models of every
-#: fusion hold, found with ``skops.io.get_untrusted_types``: scikit-learn's calibration
-#: internals (``probability=True``, soft voting), ``Bunch`` (``named_estimators_``), CSR
-#: support vectors of a kernel SVC, and the usual CV splitters passed as ``cv``.
+#: NumPy and SciPy containers), found with ``skops.io.get_untrusted_types`` on fitted models
+#: of every fusion: mmsent's classes and the vectorizer's token pass-through function,
+#: scikit-learn's calibration internals (``probability=True``, soft voting), ``Bunch``
+#: (``named_estimators_``), CSR support vectors of a kernel SVC, and the usual CV splitters
+#: passed as ``cv``.
 TRUSTED_TYPES = tuple(
     sorted(
         [
@@ -97,6 +98,7 @@ TRUSTED_TYPES = tuple(
                     MultimodalSentimentClassifier,
                     JiebaTokenizer,
                     TextCleaner,
+                    passthrough_tokens,
                     ImageDecoder,
                     HOGTransformer,
                     ColorHistogram,
