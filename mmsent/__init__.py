@@ -8,6 +8,11 @@ __version__ = "0.1.0"
 # line and for tokenizer worker processes, which need only `mmsent.text._segment`.
 _EXPORTS = {
     "MultimodalSentimentClassifier": "._classifier",
+    "model_card": "._card",
+    "TRUSTED_TYPES": "._persistence",
+    "ModelIntegrityError": "._persistence",
+    "ModelVersionWarning": "._persistence",
+    "UntrustedTypesError": "._persistence",
     "load_model": "._persistence",
     "model_metadata": "._persistence",
     "save_model": "._persistence",

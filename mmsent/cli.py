@@ -1,6 +1,7 @@
 """Command line: ``mmsent train | predict | evaluate | info | demo``."""
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -12,9 +13,10 @@ import pandas as pd
 
 from . import __version__
 from ._classifier import MultimodalSentimentClassifier
-from ._persistence import load_model, model_metadata, save_model
+from ._card import model_card
+from ._persistence import FORMATS, ModelIntegrityError, load_model, model_metadata, save_model
 from .datasets import read_manifest, write_demo
-from .evaluation import DEFAULT_FUSIONS, compare_fusions, format_table
+from .evaluation import DEFAULT_FUSIONS, compare_fusions, format_table, prediction_scores
 from .fusion import FUSIONS
 
 __all__ = ["main"]
@@ -62,11 +64,33 @@ def _labelled(args, path, fusion):
     return frame, frame[args.label_col].to_numpy()
 
 
+def _manifest_description(path, labels):
+    """A manifest's fingerprint for the metadata: the SHA-256 of its file (not of the images it names)."""
+    counts = pd.Series(labels).astype(str).value_counts().sort_index()
+    return {
+        "manifest": str(path),
+        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "n_posts": len(labels),
+        "label_counts": counts.to_dict(),
+    }
+
+
 def _train(args):
     frame, labels = _labelled(args, args.data, args.fusion)
     model = _estimator(args).fit(frame, labels)
-    path = save_model(model, args.out)
+    data, metrics = {"train": _manifest_description(args.data, labels)}, None
+    if args.test is not None:
+        test, test_labels = _labelled(args, args.test, args.fusion)
+        metrics = prediction_scores(test_labels, model.predict(test))
+        data["test"] = _manifest_description(args.test, test_labels)
+    path = save_model(model, args.out, format=args.format, metrics=metrics, data=data)
+    card = path.with_name(f"{path.name}.md")
+    card.write_text(model_card(path), encoding="utf-8")
+    file = model_metadata(path)["file"]
     print(f"trained {args.fusion} on {len(frame)} posts ({', '.join(map(str, model.classes_))}); saved {path}")
+    print(f"  format {file['format']}, sha256 {file['sha256']}; model card {card}")
+    if metrics is not None:
+        print(f"  on {args.test}: " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
 
 
 def _predictions(model, frame):
@@ -112,7 +136,10 @@ def _evaluate(args):
 
 
 def _info(args):
-    print(json.dumps(model_metadata(args.model), indent=2, ensure_ascii=False))
+    metadata = model_metadata(args.model)
+    print(json.dumps(metadata, indent=2, ensure_ascii=False))
+    if metadata["file"]["integrity"] == "mismatch":
+        raise ModelIntegrityError(f"{args.model} failed its SHA-256 check (corrupted or altered): it will not load")
 
 
 def _demo(args):
@@ -146,7 +173,16 @@ def _parser():
 
     train = commands.add_parser("train", help="fit a model on a labelled manifest and save it")
     train.add_argument("--data", required=True, help="CSV or JSONL manifest with text, image and label columns")
-    train.add_argument("--out", required=True, help="model file to write (.joblib)")
+    train.add_argument(
+        "--out", required=True, help="model file to write (.joblib or .skops); its model card goes to OUT.md"
+    )
+    train.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="joblib: a pickle, for you and people you trust; skops: safe to load from anyone "
+        "(default: skops if OUT ends in .skops, else joblib)",
+    )
+    train.add_argument("--test", help="labelled manifest to score the model on; the scores go into its metadata")
     _add_model_options(train)
     _add_columns(train)
     train.set_defaults(run=_train)
@@ -167,7 +203,9 @@ def _parser():
     _add_columns(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
-    info = commands.add_parser("info", help="show a model file's metadata (versions, classes, fusion)")
+    info = commands.add_parser(
+        "info", help="show a model file's format, SHA-256 check and metadata (never loads the model)"
+    )
     info.add_argument("model")
     info.set_defaults(run=_info)
 
