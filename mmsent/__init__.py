@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from ._classifier import MultimodalSentimentClassifier  # noqa: E402
+from ._classifier import MultimodalSentimentClassifier, RowError  # noqa: E402
 from ._persistence import load_model, model_metadata, save_model  # noqa: E402
 
-__all__ = ["MultimodalSentimentClassifier", "__version__", "load_model", "model_metadata", "save_model"]
+__all__ = ["MultimodalSentimentClassifier", "RowError", "__version__", "load_model", "model_metadata", "save_model"]

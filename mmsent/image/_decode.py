@@ -4,25 +4,31 @@ import io
 import os
 import threading
 from collections import OrderedDict
+from numbers import Integral
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, validate_params
 
-from .._validation import as_value_list, describe_rows, row_labels
+from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
 
 __all__ = ["ImageDecoder", "ImageDecodeError", "decode_image", "decode_images", "clear_image_cache"]
 
 _BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as viewers do
 _CACHE_BYTES = 512 * 2**20
-_cache = OrderedDict()  # (path, mtime_ns, file size, size) -> decoded array, least recent first
+_cache = OrderedDict()  # (path, mtime_ns, file size, size, max_pixels) -> decoded array, least recent first
 _cache_bytes = 0
 _cache_lock = threading.Lock()
+# Above this many pixels an image is refused before decoding: a tiny file can declare
+# a huge canvas (a "decompression bomb") and exhaust memory when decoded.
+MAX_PIXELS = 50_000_000
 
 
-class ImageDecodeError(ValueError):
-    """Raised when some rows of an image column cannot be decoded; lists all of them."""
+class ImageDecodeError(BadRowsError):
+    """Raised when some rows of an image column cannot be decoded; lists all of them in ``problems``."""
+
+    modality = "image"
 
 
 def clear_image_cache():
@@ -90,7 +96,15 @@ def _open(value):
     )
 
 
-def decode_image(value, size=(64, 64)):
+def _check_pixels(image, max_pixels):
+    if max_pixels is not None and image.width * image.height > max_pixels:
+        raise ValueError(
+            f"{image.width}x{image.height} = {image.width * image.height:,} pixels is more than "
+            f"max_pixels={max_pixels:,} (refused as a possible decompression bomb)"
+        )
+
+
+def decode_image(value, size=(64, 64), max_pixels=MAX_PIXELS):
     """Decode one image input to an RGB uint8 array of shape ``(height, width, 3)``.
 
     Parameters
@@ -99,6 +113,9 @@ def decode_image(value, size=(64, 64)):
         A file path, encoded file bytes, a PIL image, or an HxW / HxWxC uint8 array.
     size : tuple of int (width, height) or None, default=(64, 64)
         Resize (bilinear, aspect ratio not kept) to this size; None keeps the original.
+    max_pixels : int or None, default=50_000_000
+        Refuse images with more pixels than this (checked from the header, before
+        decoding). None disables the check; Pillow's own bomb limit still applies.
 
     Returns
     -------
@@ -113,6 +130,7 @@ def decode_image(value, size=(64, 64)):
     """
     image = _open(value)
     try:
+        _check_pixels(image, max_pixels)
         if size is not None and getattr(image, "format", None) == "JPEG":
             image.draft("RGB", tuple(size))  # let libjpeg decode at a reduced scale: much faster
         rgb = _to_rgb(image)
@@ -124,13 +142,13 @@ def decode_image(value, size=(64, 64)):
             image.close()
 
 
-def _cache_key(value, size):
+def _cache_key(value, size, max_pixels):
     if isinstance(value, (str, os.PathLike)):
         try:
             stat = os.stat(value)
         except OSError:
             return None
-        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size) if size else None)
+        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size) if size else None, max_pixels)
     return None
 
 
@@ -140,19 +158,17 @@ def _describe(value):
     return type(value).__name__
 
 
-def _is_missing(value):
-    return value is None or (isinstance(value, float) and np.isnan(value))
-
-
 @validate_params(
-    {"images": ["array-like"], "size": [tuple, list]}, prefer_skip_nested_validation=True
+    {"images": ["array-like"], "size": [tuple, list], "max_pixels": [Interval(Integral, 1, None, closed="left"), None]},
+    prefer_skip_nested_validation=True,
 )
-def decode_images(images, size=(64, 64)):
+def decode_images(images, size=(64, 64), max_pixels=MAX_PIXELS):
     """Decode a column of image inputs into one ``(n, height, width, 3)`` uint8 batch.
 
-    Every row is attempted; if any fail (missing file, corrupt data, missing value,
-    wrong type), one :class:`ImageDecodeError` lists all failing rows with their
-    index label and file, so a single bad row never hides the others. Decoded files
+    Every row is attempted; if any fail (missing file, directory, corrupt or
+    truncated data, too many pixels, missing value, wrong type), one
+    :class:`ImageDecodeError` lists all failing rows with their index label and
+    file, so a single bad row never hides the others. Decoded files
     are kept in a bounded in-memory cache keyed by path, modification time and size.
 
     Parameters
@@ -162,6 +178,8 @@ def decode_images(images, size=(64, 64)):
         bytes, PIL images or uint8 arrays.
     size : tuple of int (width, height), default=(64, 64)
         Common output size.
+    max_pixels : int or None, default=50_000_000
+        Pixel limit per image, see :func:`decode_image`.
 
     Returns
     -------
@@ -179,27 +197,30 @@ def decode_images(images, size=(64, 64)):
     batch = np.empty((len(values), height, width, 3), dtype=np.uint8)
     problems = []
     for i, (row, value) in enumerate(zip(row_labels(images), values)):
-        if _is_missing(value):
+        if is_missing(value):
             problems.append((row, "no image (missing value)"))
             continue
-        key = _cache_key(value, size)
+        key = _cache_key(value, size, max_pixels)
         cached = _cache.get(key) if key is not None else None
         if cached is not None:
             batch[i] = cached
             continue
         try:
-            batch[i] = decode_image(value, size)
+            batch[i] = decode_image(value, size, max_pixels)
         except FileNotFoundError:
             problems.append((row, f"{_describe(value)} does not exist"))
             continue
-        except (UnidentifiedImageError, OSError, ValueError, TypeError, SyntaxError) as exc:
-            problems.append((row, f"{_describe(value)} could not be decoded: {exc}"))
+        except IsADirectoryError:
+            problems.append((row, f"{_describe(value)} is a directory, not an image file"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
+            problems.append((row, f"{_describe(value)} could not be decoded: {type(exc).__name__}: {exc}"))
             continue
         if key is not None:
             _remember(key, batch[i].copy())
     if problems:
         raise ImageDecodeError(
-            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}"
+            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}", problems
         )
     return batch
 
@@ -216,6 +237,9 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
     ----------
     size : tuple of int (width, height), default=(64, 64)
         Output size in pixels.
+    max_pixels : int or None, default=50_000_000
+        Images with more pixels are refused (a clear per-row error) before they are
+        decoded, as possible decompression bombs.
 
     Examples
     --------
@@ -225,10 +249,14 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
     (1, 32, 32, 3)
     """
 
-    _parameter_constraints = {"size": [tuple, list]}
+    _parameter_constraints = {
+        "size": [tuple, list],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+    }
 
-    def __init__(self, size=(64, 64)):
+    def __init__(self, size=(64, 64), max_pixels=MAX_PIXELS):
         self.size = size
+        self.max_pixels = max_pixels
 
     def fit(self, X, y=None):
         """Check the parameters; nothing is learnt."""
@@ -239,7 +267,7 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
         """Decode every row; raises :class:`ImageDecodeError` naming all bad rows."""
         if len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f"size must be (width, height) in pixels, got {self.size!r}")
-        return decode_images(X, size=tuple(int(s) for s in self.size))
+        return decode_images(X, size=tuple(int(s) for s in self.size), max_pixels=self.max_pixels)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
