@@ -202,13 +202,13 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, counts = np.unique(y, return_counts=True)
         if not present.any():
             raise ValueError(f"no post has a value in column {self.column!r}: this modality cannot be learnt")
-        self.estimator_ = clone(self.estimator).fit(_rows(X, present), y[present])
-        if len(self.estimator_.classes_) != len(self.classes_):
+        covered = np.unique(y[present])
+        if len(covered) != len(self.classes_):
             raise ValueError(
-                f"the posts with a value in column {self.column!r} cover classes "
-                f"{self.estimator_.classes_.tolist()} only, of {self.classes_.tolist()}: "
-                "too few posts have this modality to learn it"
+                f"the posts with a value in column {self.column!r} cover classes {covered.tolist()} only, "
+                f"of {self.classes_.tolist()}: too few posts have this modality to learn it"
             )
+        self.estimator_ = clone(self.estimator).fit(_rows(X, present), y[present])
         self.majority_class_index_ = int(np.argmax(counts))
         return self
 
