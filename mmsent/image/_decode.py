@@ -7,7 +7,7 @@ from collections import OrderedDict
 from numbers import Integral
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, validate_params
 
@@ -155,7 +155,21 @@ def _cache_key(value, size, max_pixels):
 def _describe(value):
     if isinstance(value, (str, os.PathLike)):
         return f"file {os.fspath(value)!r}"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{len(value)} bytes"
     return type(value).__name__
+
+
+def _failure(value, exc):
+    """Why one image input could not be decoded, in words."""
+    what = _describe(value)
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} does not exist"
+    if isinstance(exc, IsADirectoryError):
+        return f"{what} is a directory, not an image file"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"{what} is not an image (empty, unknown format or corrupt header)"
+    return f"{what} could not be decoded: {type(exc).__name__}: {exc}"
 
 
 @validate_params(
@@ -207,14 +221,8 @@ def decode_images(images, size=(64, 64), max_pixels=MAX_PIXELS):
             continue
         try:
             batch[i] = decode_image(value, size, max_pixels)
-        except FileNotFoundError:
-            problems.append((row, f"{_describe(value)} does not exist"))
-            continue
-        except IsADirectoryError:
-            problems.append((row, f"{_describe(value)} is a directory, not an image file"))
-            continue
         except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
-            problems.append((row, f"{_describe(value)} could not be decoded: {type(exc).__name__}: {exc}"))
+            problems.append((row, _failure(value, exc)))
             continue
         if key is not None:
             _remember(key, batch[i].copy())
