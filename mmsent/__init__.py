@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 # line and for tokenizer worker processes, which need only `mmsent.text._segment`.
 _EXPORTS = {
     "MultimodalSentimentClassifier": "._classifier",
+    "RowError": "._classifier",
     "model_card": "._card",
     "TRUSTED_TYPES": "._persistence",
     "ModelIntegrityError": "._persistence",

@@ -49,6 +49,7 @@ from sklearn.utils import Bunch
 
 from . import __version__
 from ._classifier import MultimodalSentimentClassifier
+from .fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
 from .image import ColorHistogram, HOGTransformer, ImageDecoder
 from .text import JiebaTokenizer, TextCleaner, passthrough_tokens
 
@@ -102,6 +103,10 @@ TRUSTED_TYPES = tuple(
                     ImageDecoder,
                     HOGTransformer,
                     ColorHistogram,
+                    ModalityImputer,
+                    ModalityClassifier,
+                    ModalityVotingClassifier,
+                    np.dtype,  # SimpleImputer's fitted dtype (stacking with missing modalities)
                     Bunch,
                     scipy.sparse.csr_matrix,
                     KFold,
@@ -153,6 +158,7 @@ def _feature_sizes(model):
     branches = getattr(fitted, "named_estimators_", None) or {"model": fitted}
     sizes = {}
     for branch in branches.values():
+        branch = getattr(branch, "estimator_", branch)  # a ModalityClassifier wraps its branch
         features = getattr(branch, "named_steps", {}).get("features")
         for name, columns in getattr(features, "output_indices_", {}).items():
             if columns.stop > columns.start:  # a dropped remainder has an empty slice

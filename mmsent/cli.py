@@ -8,7 +8,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -93,14 +92,28 @@ def _train(args):
         print(f"  on {args.test}: " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
 
 
-def _predictions(model, frame):
-    """Predicted labels, plus one probability column per class when the model has them."""
-    out = pd.DataFrame({"prediction": model.predict(frame)}, index=frame.index)
+def _predictions(model, frame, on_error):
+    """Predicted labels, plus one probability column per class when the model has them, and the bad rows.
+
+    Posts skipped under ``on_error="skip"`` keep their row, with empty predictions.
+    """
+    labels, errors = model.predict_robust(frame, on_error=on_error)
+    out = pd.DataFrame({"prediction": labels}).reindex(frame.index)
     if hasattr(model, "predict_proba"):
-        probabilities = model.predict_proba(frame)
-        for k, label in enumerate(model.classes_):
-            out[f"proba_{label}"] = np.round(probabilities[:, k], 6)
-    return out
+        probabilities, _ = model.predict_robust(frame, on_error=on_error, method="predict_proba")
+        for label in model.classes_:
+            out[f"proba_{label}"] = probabilities[label].round(6).reindex(frame.index)
+    return out, errors
+
+
+def _report(errors, on_error):
+    """Print the posts that could not be used as given, one line each, to stderr."""
+    if not errors:
+        return
+    what = "skipped" if on_error == "skip" else "predicted without the bad modality"
+    print(f"mmsent predict: {len(errors)} bad input(s), {what}:", file=sys.stderr)
+    for error in errors:
+        print(f"  row {error.row!r} ({error.column}): {error.message}", file=sys.stderr)
 
 
 def _predict(args):
@@ -110,18 +123,23 @@ def _predict(args):
         "text_column": getattr(model, "text_column", args.text_col),
         "image_column": getattr(model, "image_column", args.image_col),
     }
-    frame = read_manifest(args.data, **columns, label_column="label", required=_required(fusion))
-    result = pd.concat([frame, _predictions(model, frame)], axis=1)
+    # Under skip / impute a missing image file is one bad row, reported with the others.
+    frame = read_manifest(
+        args.data, **columns, label_column="label", required=_required(fusion), check_files=args.on_error == "raise"
+    )
+    predictions, errors = _predictions(model, frame, args.on_error)
+    result = pd.concat([frame, predictions], axis=1)
     if args.out is None:
         result.to_csv(sys.stdout, index=False)
-        return
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() in (".jsonl", ".json"):
-        result.to_json(out, orient="records", lines=True, force_ascii=False)
     else:
-        result.to_csv(out, index=False)
-    print(f"wrote {len(result)} predictions to {out}")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() in (".jsonl", ".json"):
+            result.to_json(out, orient="records", lines=True, force_ascii=False)
+        else:
+            result.to_csv(out, index=False)
+        print(f"wrote {int(predictions['prediction'].notna().sum())} predictions to {out}")
+    _report(errors, args.on_error)
 
 
 def _evaluate(args):
@@ -191,6 +209,13 @@ def _parser():
     predict.add_argument("--model", required=True, help="model file written by `mmsent train`")
     predict.add_argument("--data", required=True, help="CSV or JSONL manifest of posts")
     predict.add_argument("--out", help="write predictions here (.csv or .jsonl); default: CSV on stdout")
+    predict.add_argument(
+        "--on-error",
+        choices=["raise", "skip", "impute"],
+        default="raise",
+        help="a post whose image or text cannot be read: raise (exit 2, default), skip it (empty prediction), "
+        "or impute (predict it as if that modality were missing); bad rows are listed on stderr",
+    )
     _add_columns(predict, with_label=False)
     predict.set_defaults(run=_predict)
 

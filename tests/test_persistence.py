@@ -85,7 +85,7 @@ def test_metadata_describes_the_model(fitted, tmp_path):
     assert metadata["fusion"] == "stack" and metadata["params"]["cv"] == 3
     assert metadata["n_samples_fit"] == len(X) and metadata["n_features_in"] == 2
     assert metadata["feature_names_in"] == ["text", "image"]
-    text_branch = clf.model_.named_estimators_["text"].named_steps["features"].named_transformers_["text"]
+    text_branch = clf.model_.named_estimators_["text"].estimator_.named_steps["features"].named_transformers_["text"]
     text_width = len(text_branch.named_steps["tfidf"].vocabulary_)
     assert metadata["feature_sizes"] == {"text": text_width, "image": 1892}
     assert metadata["metrics"] == {"accuracy": 0.75} and metadata["data"] == data
@@ -104,7 +104,8 @@ def test_concat_feature_sizes(tmp_path):
     X, y = synthetic_posts(n=40)
     clf = MultimodalSentimentClassifier(fusion="concat").fit(X, y)
     sizes = model_metadata(save_model(clf, tmp_path / "m.joblib"))["feature_sizes"]
-    assert sizes["image"] == 1892 and sum(sizes.values()) == clf.model_[:-1].transform(X).shape[1]
+    # HOG 1764 + colour 128, and the missing-image flag of the default missing="impute".
+    assert sizes["image"] == 1892 + 1 and sum(sizes.values()) == clf.model_[:-1].transform(X).shape[1]
 
 
 @pytest.mark.parametrize("suffix", ["joblib", "skops"])

@@ -150,5 +150,5 @@ def test_text_cleaner_fallbacks_and_errors():
     message = str(info.value)
     assert message.startswith("3 rows have unusable text")
     assert "row 'b': text must be str, got float" in message
-    assert "row 'c': text bytes are not UTF-8" in message
+    assert "row 'c': text bytes" in message and "are not valid utf-8" in message
     assert "row 'd'" in message and "row 'a'" not in message

@@ -27,13 +27,19 @@ def _read_jsonl(path):
 
 
 def read_manifest(
-    path, *, text_column="text", image_column="image", label_column="label", required=("text", "image")
+    path,
+    *,
+    text_column="text",
+    image_column="image",
+    label_column="label",
+    required=("text", "image"),
+    check_files=True,
 ):
     """Read a CSV or JSONL manifest of posts into a DataFrame.
 
     Image paths are resolved relative to the manifest's folder (absolute paths are
-    kept). Every referenced image file is checked: if any are missing, one
-    ``FileNotFoundError`` lists them all. CSV cells are read as text (``"NA"``
+    kept). Every referenced image file is checked (unless ``check_files=False``):
+    if any are missing, one ``FileNotFoundError`` lists them all. CSV cells are read as text (``"NA"``
     stays the string "NA"); an empty image cell means the post has no image.
 
     Parameters
@@ -44,6 +50,9 @@ def read_manifest(
         Column names in the file.
     required : collection of {"text", "image", "label"}
         Which of the three columns must be present.
+    check_files : bool, default=True
+        Check that every image file exists. ``False`` leaves that to the decoder,
+        e.g. to skip the posts whose file is gone (``predict_robust``).
 
     Returns
     -------
@@ -80,7 +89,9 @@ def read_manifest(
         resolved = [_resolve(value, path.parent) for value in frame[image_column]]
         frame[image_column] = pd.Series(resolved, index=frame.index, dtype=object)
         absent = [
-            (index, value) for index, value in zip(frame.index, resolved) if value is not None and not Path(value).is_file()
+            (index, value)
+            for index, value in zip(frame.index, resolved)
+            if check_files and value is not None and not Path(value).is_file()
         ]
         if absent:
             listed = "\n".join(f"  row {index}: {value}" for index, value in absent[:_MAX_LISTED])

@@ -12,22 +12,27 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_value_list, describe_rows, row_labels
+from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
 
 __all__ = ["ImageDecoder", "ImageDecodeError", "decode_image", "decode_images", "clear_image_cache"]
 
 _BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as viewers do
 _CACHE_BYTES = 512 * 2**20
-_cache = OrderedDict()  # (path, mtime_ns, file size, size) -> decoded array, least recent first
+_cache = OrderedDict()  # (path, mtime_ns, file size, size, backend, max_pixels) -> array, least recent first
 _cache_bytes = 0
 _cache_lock = threading.Lock()
+# Above this many pixels an image is refused before decoding: a tiny file can declare
+# a huge canvas (a "decompression bomb") and exhaust memory when decoded.
+MAX_PIXELS = 50_000_000
 
 
-class ImageDecodeError(ValueError):
-    """Raised when some rows of an image column cannot be decoded; lists all of them."""
+class ImageDecodeError(BadRowsError):
+    """Raised when some rows of an image column cannot be decoded; lists all of them in ``problems``."""
+
+    modality = "image"
 
 
 def clear_image_cache():
@@ -95,7 +100,15 @@ def _open(value):
     )
 
 
-def _opencv_jpeg(value, size):
+def _check_pixels(width, height, max_pixels):
+    if max_pixels is not None and width * height > max_pixels:
+        raise ValueError(
+            f"{width}x{height} = {width * height:,} pixels is more than "
+            f"max_pixels={max_pixels:,} (refused as a possible decompression bomb)"
+        )
+
+
+def _opencv_jpeg(value, size, max_pixels):
     """Decode a JPEG file or bytes with OpenCV; None when the input is not a JPEG.
 
     libjpeg-turbo decodes at 1/2, 1/4 or 1/8 scale directly (``IMREAD_REDUCED_*``),
@@ -114,6 +127,7 @@ def _opencv_jpeg(value, size):
         return None
     with Image.open(io.BytesIO(data)) as header:  # reads the header only
         width, height = header.size
+    _check_pixels(width, height, max_pixels)
     reduction = next(
         (k for k in (8, 4, 2) if size is not None and min(width, height) // k >= max(size)), 1
     )
@@ -126,7 +140,7 @@ def _opencv_jpeg(value, size):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def decode_image(value, size=(64, 64), backend="pil"):
+def decode_image(value, size=(64, 64), backend="pil", max_pixels=MAX_PIXELS):
     """Decode one image input to an RGB uint8 array of shape ``(height, width, 3)``.
 
     Parameters
@@ -139,6 +153,9 @@ def decode_image(value, size=(64, 64), backend="pil"):
         ``"opencv"`` decodes JPEG files and bytes with OpenCV (faster; pixels differ
         from PIL's by about 2 grey levels on average); everything else goes through
         PIL either way.
+    max_pixels : int or None, default=50_000_000
+        Refuse images with more pixels than this (checked from the header, before
+        decoding). None disables the check; Pillow's own bomb limit still applies.
 
     Returns
     -------
@@ -152,11 +169,12 @@ def decode_image(value, size=(64, 64), backend="pil"):
     (4, 8, 3)
     """
     if backend == "opencv" and isinstance(value, (str, os.PathLike, bytes, bytearray, memoryview)):
-        decoded = _opencv_jpeg(value, size)
+        decoded = _opencv_jpeg(value, size, max_pixels)
         if decoded is not None:
             return decoded
     image = _open(value)
     try:
+        _check_pixels(image.width, image.height, max_pixels)
         if size is not None and getattr(image, "format", None) == "JPEG":
             image.draft("RGB", tuple(size))  # let libjpeg decode at a reduced scale: much faster
         rgb = _to_rgb(image)
@@ -168,36 +186,44 @@ def decode_image(value, size=(64, 64), backend="pil"):
             image.close()
 
 
-def _cache_key(value, size, backend):
+def _cache_key(value, size, backend, max_pixels):
     if isinstance(value, (str, os.PathLike)):
         try:
             stat = os.stat(value)
         except OSError:
             return None
-        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size), backend)
+        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size), backend, max_pixels)
     return None
 
 
 def _describe(value):
     if isinstance(value, (str, os.PathLike)):
         return f"file {os.fspath(value)!r}"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{len(value)} bytes"
     return type(value).__name__
 
 
-def _is_missing(value):
-    return value is None or (isinstance(value, float) and np.isnan(value))
+def _failure(value, exc):
+    """Why one image input could not be decoded, in words."""
+    what = _describe(value)
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} does not exist"
+    if isinstance(exc, IsADirectoryError):
+        return f"{what} is a directory, not an image file"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"{what} is not an image (empty, unknown format or corrupt header)"
+    return f"{what} could not be decoded: {type(exc).__name__}: {exc}"
 
 
-def _decode_or_explain(value, size, backend):
+def _decode_or_explain(value, size, backend, max_pixels):
     """(array, None) or (None, why): one row's outcome, safe to run in a thread."""
-    if _is_missing(value):
+    if is_missing(value):
         return None, "no image (missing value)"
     try:
-        return decode_image(value, size, backend), None
-    except FileNotFoundError:
-        return None, f"{_describe(value)} does not exist"
-    except (UnidentifiedImageError, OSError, ValueError, TypeError, SyntaxError) as exc:
-        return None, f"{_describe(value)} could not be decoded: {exc}"
+        return decode_image(value, size, backend, max_pixels), None
+    except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
+        return None, _failure(value, exc)
 
 
 @validate_params(
@@ -206,15 +232,18 @@ def _decode_or_explain(value, size, backend):
         "size": [tuple, list],
         "backend": [StrOptions({"pil", "opencv"})],
         "n_jobs": [Integral, None],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
     },
     prefer_skip_nested_validation=True,
 )
-def decode_images(images, size=(64, 64), backend="pil", n_jobs=None):
+def decode_images(images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=MAX_PIXELS):
     """Decode a column of image inputs into one ``(n, height, width, 3)`` uint8 batch.
 
-    Every row is attempted; if any fail (missing file, corrupt data, missing value,
-    wrong type), one :class:`ImageDecodeError` lists all failing rows with their
-    index label and file, so a single bad row never hides the others. Decoded files
+    Every row is attempted; if any fail (missing file, directory, corrupt or
+    truncated data, too many pixels, missing value, wrong type), one
+    :class:`ImageDecodeError` lists all failing rows with their index label and
+    file in its message and its ``problems``, so a single bad row never hides the
+    others. Decoded files
     are kept in a bounded in-memory cache keyed by path, modification time, size
     and backend.
 
@@ -230,6 +259,8 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None):
     n_jobs : int, default=None
         Decoding threads (``-1``: one per core). Decoders release the GIL, so
         threads run in parallel without copying images between processes.
+    max_pixels : int or None, default=50_000_000
+        Pixel limit per image, see :func:`decode_image`.
 
     Returns
     -------
@@ -246,7 +277,7 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None):
     size = (int(width), int(height))
     values = as_value_list(images)
     batch = np.empty((len(values), size[1], size[0], 3), dtype=np.uint8)
-    keys = [_cache_key(value, size, backend) for value in values]
+    keys = [_cache_key(value, size, backend, max_pixels) for value in values]
     # Rows to decode, one per distinct file (posts often share a sticker or photo).
     pending, duplicates = [], {}
     for i, key in enumerate(keys):
@@ -262,9 +293,9 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None):
     workers = min(effective_n_jobs(n_jobs), max(len(pending), 1))
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            outcomes = list(pool.map(lambda i: _decode_or_explain(values[i], size, backend), pending))
+            outcomes = list(pool.map(lambda i: _decode_or_explain(values[i], size, backend, max_pixels), pending))
     else:
-        outcomes = [_decode_or_explain(values[i], size, backend) for i in pending]
+        outcomes = [_decode_or_explain(values[i], size, backend, max_pixels) for i in pending]
     failures = []  # (position, why)
     for i, (array, why) in zip(pending, outcomes):
         same = duplicates.get(keys[i], []) if keys[i] is not None else []
@@ -278,7 +309,7 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None):
     problems = [(labels[j], why) for j, why in sorted(failures)]
     if problems:
         raise ImageDecodeError(
-            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}"
+            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}", problems
         )
     return batch
 
@@ -302,6 +333,9 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
         same way at predict time, wherever it is loaded.
     n_jobs : int, default=None
         Decoding threads (``-1``: one per core).
+    max_pixels : int or None, default=50_000_000
+        Images with more pixels are refused (a clear per-row error) before they are
+        decoded, as possible decompression bombs.
 
     Attributes
     ----------
@@ -320,12 +354,14 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
         "size": [tuple, list],
         "backend": [StrOptions({"auto", "pil", "opencv"})],
         "n_jobs": [Integral, None],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, size=(64, 64), backend="auto", n_jobs=None):
+    def __init__(self, size=(64, 64), backend="auto", n_jobs=None, max_pixels=MAX_PIXELS):
         self.size = size
         self.backend = backend
         self.n_jobs = n_jobs
+        self.max_pixels = max_pixels
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -341,7 +377,9 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Decode every row; raises :class:`ImageDecodeError` naming all bad rows."""
         check_is_fitted(self)
-        return decode_images(X, size=tuple(self.size), backend=self.backend_, n_jobs=self.n_jobs)
+        return decode_images(
+            X, size=tuple(self.size), backend=self.backend_, n_jobs=self.n_jobs, max_pixels=self.max_pixels
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
