@@ -8,7 +8,6 @@ only ``onnxruntime``: torch is never imported at fit, transform or predict time.
 
 import hashlib
 import importlib.util
-import io
 import os
 import shutil
 import tempfile
@@ -118,6 +117,8 @@ def export_cnn(path=None, *, weights=None, overwrite=False):
         with warnings.catch_warnings():
             # "SAME" padding is traced as constants: right, since the exported input is always 224x224.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # The TorchScript exporter (dynamo=False) is chosen on purpose: it needs no onnxscript.
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
                 model,
                 (torch.zeros(1, 3, CROP, CROP),),
@@ -202,7 +203,7 @@ def _load_row(value, max_pixels, cache_folder):
         key = hashlib.sha256(content).hexdigest()
         if cache_folder is not None and (cache_folder / key[:2] / f"{key}.npy").is_file():
             return key, np.load(cache_folder / key[:2] / f"{key}.npy"), None
-        return key, cnn_input(io.BytesIO(source) if isinstance(source, bytes) else source, max_pixels), None
+        return key, cnn_input(source, max_pixels), None
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
         return None, None, _failure(value, exc)
 
