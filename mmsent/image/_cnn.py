@@ -145,6 +145,9 @@ def _session(model_path, providers, n_threads):
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = 0 if n_threads is None else n_threads
             options.log_severity_level = 3  # warnings about unused initialisers are noise here
+            # Idle threads sleep instead of spinning: on a shared or busy machine spinning
+            # threads steal the cores the working ones need (measured 30 -> 41 img/s here).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = onnxruntime.InferenceSession(str(model_path), options, providers=list(providers))
             _sessions[key] = session
     return session
