@@ -154,7 +154,7 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
     >>> from mmsent.text import LexiconFeatures
     >>> lexicon = LexiconFeatures(lexicons=("vader",)).fit(None)
     >>> X = lexicon.transform([["very", "good"], ["not", "good"]])
-    >>> dict(zip(lexicon.get_feature_names_out(), X[1].round(3)))
+    >>> {name: round(value, 3) for name, value in zip(lexicon.get_feature_names_out(), X[1].tolist())}
     {'vader_pos_count': 0.0, 'vader_neg_count': 1.0, 'vader_pos_score': 0.0, 'vader_neg_score': 0.475, 'negations': 1.0}
     """
 
