@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mmsent import MultimodalSentimentClassifier, load_model, save_model
 from mmsent.cli import main
-from mmsent.image import CNNEmbedder, ImageDecodeError, clear_embedding_cache, cnn_weights_path, export_cnn
+from mmsent.image import (
+    CNNEmbedder,
+    ImageDecodeError,
+    clear_embedding_cache,
+    cnn_weights_path,
+    export_cnn,
+    make_image_features,
+)
 from mmsent.image import _cnn
 
 needs_cnn = pytest.mark.skipif(
@@ -143,3 +151,17 @@ def test_cli_export_writes_the_onnx_file_once(tmp_path, capsys):
     assert main(["export-cnn", "--out", str(out)]) == 0
     assert out.stat().st_mtime_ns == written
     assert str(out) in capsys.readouterr().out
+
+
+@needs_cnn
+def test_image_branch_with_cnn_in_every_fusion_and_a_skops_file(onnx_path, posts, tmp_path, monkeypatch):
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "cache"))
+    X, y = posts
+    image_features = make_image_features(cnn=True).set_params(cnn__embed__model_path=str(onnx_path))  # a str: skops files hold no Path
+    assert make_image_features(cnn=True, handcrafted=False).get_params()["handcrafted"] == "drop"
+    for fusion in ("image", "concat", "vote", "stack"):
+        clf = MultimodalSentimentClassifier(fusion=fusion, image_features=image_features, cv=2).fit(X, y)
+        assert clf.score(X, y) > 0.7, fusion
+    assert list((tmp_path / "cache" / "embeddings").rglob("*.npy"))  # the default cache is the user's cache folder
+    loaded = load_model(save_model(clf, tmp_path / "m.skops"))
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
