@@ -93,7 +93,7 @@ def test_top1_class_of_a_real_photo(onnx_path, name, classes):
     image = getattr(data, name)()
     image = image[0] if isinstance(image, tuple) else image
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(["logits"], {"image": _cnn.preprocess(_cnn.cnn_input(image)[None])})
+    (logits,) = session.run(["logits"], {"pixels": _cnn.cnn_input(image)[None]})
     assert int(logits.argmax()) in classes
 
 

@@ -36,6 +36,8 @@ _INSTALL_HINT = "pip install 'mmsent[cnn]'"
 # pixels mapped to [-1, 1] as (x - 127) / 128 (the TensorFlow Lite models' mean and scale).
 RESIZE, CROP = 256, 224
 _MEAN, _SCALE = 127.0, 128.0
+# What the exported graph takes; part of the cached file's name, so a new format never reuses an old file.
+_EXPORT_FORMAT = "uint8-nhwc"
 _sessions = {}  # (model path, providers, threads) -> onnxruntime.InferenceSession, shared by all embedders
 _sessions_lock = threading.Lock()
 
@@ -74,15 +76,16 @@ def _sha256(path):
 
 
 def _default_onnx_path(weights):
-    return cnn_cache_dir() / f"efficientnet-lite0-{_sha256(weights)[:16]}.onnx"
+    return cnn_cache_dir() / f"efficientnet-lite0-{_sha256(weights)[:16]}-{_EXPORT_FORMAT}.onnx"
 
 
 def export_cnn(path=None, *, weights=None, overwrite=False):
     """Export EfficientNet-Lite0 with its ImageNet weights to ONNX, once; return the file's path.
 
-    Needs torch and onnx (the ``cnn`` extra). The file has two outputs, ``embedding``
-    (the pooled 1280-d features) and ``logits`` (1000 ImageNet classes), and a
-    variable batch size at 224x224 pixels. By default it goes to the user's cache
+    Needs torch and onnx (the ``cnn`` extra). The graph takes ``pixels``, uint8 RGB
+    ``(batch, 224, 224, 3)`` crops (see :func:`cnn_input`), does the reference
+    scaling itself, and has two outputs, ``embedding`` (the pooled 1280-d
+    features) and ``logits`` (1000 ImageNet classes). By default it goes to the user's cache
     folder (:func:`cnn_cache_dir`), named after the weights' SHA-256, so that new
     weights never reuse an old export.
 
@@ -106,10 +109,10 @@ def export_cnn(path=None, *, weights=None, overwrite=False):
     try:
         import torch
 
-        from ._efficientnet import load_efficientnet_lite0
+        from ._efficientnet import FromPixels, load_efficientnet_lite0
     except ImportError as exc:
         raise ImportError(f"exporting the CNN needs torch ({exc}): {_INSTALL_HINT}") from None
-    model = load_efficientnet_lite0(weights)
+    model = FromPixels(load_efficientnet_lite0(weights), _MEAN, _SCALE)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target, then rename: a concurrent reader never sees half a file.
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
@@ -121,11 +124,11 @@ def export_cnn(path=None, *, weights=None, overwrite=False):
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
                 model,
-                (torch.zeros(1, 3, CROP, CROP),),
+                (torch.zeros(1, CROP, CROP, 3, dtype=torch.uint8),),
                 str(partial),
-                input_names=["image"],
+                input_names=["pixels"],
                 output_names=["embedding", "logits"],
-                dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}, "logits": {0: "batch"}},
+                dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}, "logits": {0: "batch"}},
                 opset_version=17,
                 dynamo=False,
             )
@@ -154,7 +157,10 @@ def _session(model_path, providers, n_threads):
 
 
 def preprocess(images):
-    """uint8 RGB ``(n, 224, 224, 3)`` → the network's float32 ``(n, 3, 224, 224)`` input in [-1, 1]."""
+    """uint8 RGB ``(n, 224, 224, 3)`` → the torch network's float32 ``(n, 3, 224, 224)`` input in [-1, 1].
+
+    The reference of the scaling the exported graph does itself.
+    """
     return ((images.astype(np.float32) - _MEAN) / _SCALE).transpose(0, 3, 1, 2).copy()
 
 
@@ -335,7 +341,7 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
 
     def _embed(self, crops):
         session = _session(self.model_path_, self.providers, self.n_threads)
-        return session.run(["embedding"], {"image": preprocess(crops)})[0].astype(np.float32, copy=False)
+        return session.run(["embedding"], {"pixels": crops})[0].astype(np.float32, copy=False)
 
     def _batches(self, values, pool, folder):
         """Decoded batches, one ahead of the caller: the next decodes while the network runs."""

@@ -10,7 +10,7 @@ follow the weight file's keys, so it loads with ``strict=True``.
 import torch
 from torch import nn
 
-__all__ = ["EfficientNetLite0", "load_efficientnet_lite0"]
+__all__ = ["EfficientNetLite0", "FromPixels", "load_efficientnet_lite0"]
 
 _BN_EPS = 1e-3
 _BN_MOMENTUM = 0.01
@@ -82,6 +82,22 @@ class EfficientNetLite0(nn.Module):
         x = nn.functional.relu6(self._bn1(self._conv_head(x)))
         embedding = x.mean(dim=(2, 3))
         return embedding, self._fc(embedding)
+
+
+class FromPixels(nn.Module):
+    """The network fed uint8 RGB pixels ``(n, height, width, 3)``: scaling and layout happen in the graph.
+
+    Exported this way, onnxruntime does the conversion to float (a quarter of the
+    input's bytes cross into it, and NumPy does no per-pixel work).
+    """
+
+    def __init__(self, network, mean, scale):
+        super().__init__()
+        self.network = network
+        self.mean, self.scale = mean, scale
+
+    def forward(self, pixels):
+        return self.network(((pixels.float() - self.mean) / self.scale).permute(0, 3, 1, 2))
 
 
 def load_efficientnet_lite0(path):
