@@ -106,7 +106,7 @@ def main():
         paths, source = sample_jpegs(args.n, Path(scratch))
         n = len(paths)
         onnx = CNNEmbedder(
-            model_path=export_cnn(), batch_size=BATCH, n_threads=args.threads, n_jobs=args.threads, cache_dir=None
+            model_path=str(export_cnn()), batch_size=BATCH, n_threads=args.threads, cache_dir=None
         ).fit()
         torch_embed, torch_end_to_end = torch_pipeline(args.threads)
         crops = np.stack([cnn_input(p) for p in paths])
@@ -146,7 +146,8 @@ def main():
         f"Load before: `{load_before}`",
         f"Load after: `{load_after}`",
         "",
-        f"{n} JPEG files: {source}. Batch {BATCH}, {args.threads} threads per engine, "
+        f"{n} JPEG files: {source}. Batch {BATCH}, {args.threads} threads per engine (mmsent decodes the next "
+        "batch in one background thread while onnxruntime runs; torch decodes, then runs), "
         f"median of {args.repeats} runs (min-max). End to end = read + decode + resize/crop + normalise + network.",
         "",
         "| pipeline | images/s (median, min-max) | CPU ms per image | images/s if the cores were free |",

