@@ -20,14 +20,26 @@ EMBEDDING_SIZE = 1280
 
 
 class _SameConv2d(nn.Conv2d):
-    """Conv2d with TensorFlow's "SAME" padding, computed from the input size."""
+    """Conv2d with TensorFlow's "SAME" padding, for inputs whose size the stride divides (224 px and its maps).
+
+    Then SAME pads ``kernel - stride`` pixels in all, the odd one after (bottom, right).
+    Computed once here rather than from the input's shape, so the exported graph holds
+    fixed pads, which ``export_cnn`` folds into the convolutions.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, groups=1):
+        total = max(kernel_size - stride, 0)
+        symmetric = total % 2 == 0
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, groups=groups, bias=False,
+            padding=total // 2 if symmetric else 0,
+        )
+        self.asymmetric_padding = None if symmetric else (total // 2, total - total // 2) * 2
 
     def forward(self, x):
-        pads = []
-        for size, kernel, stride in zip(reversed(x.shape[2:]), reversed(self.kernel_size), reversed(self.stride)):
-            total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
-            pads += [total // 2, total - total // 2]
-        return super().forward(nn.functional.pad(x, pads))
+        if self.asymmetric_padding is not None:
+            x = nn.functional.pad(x, self.asymmetric_padding)
+        return super().forward(x)
 
 
 def _bn(channels):
@@ -43,7 +55,7 @@ class _MBConvBlock(nn.Module):
         if expansion != 1:
             self._expand_conv = nn.Conv2d(in_channels, hidden, 1, bias=False)
             self._bn0 = _bn(hidden)
-        self._depthwise_conv = _SameConv2d(hidden, hidden, kernel_size, stride=stride, groups=hidden, bias=False)
+        self._depthwise_conv = _SameConv2d(hidden, hidden, kernel_size, stride=stride, groups=hidden)
         self._bn1 = _bn(hidden)
         self._project_conv = nn.Conv2d(hidden, out_channels, 1, bias=False)
         self._bn2 = _bn(out_channels)
@@ -63,7 +75,7 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self._conv_stem = _SameConv2d(3, 32, 3, stride=2, bias=False)
+        self._conv_stem = _SameConv2d(3, 32, 3, stride=2)
         self._bn0 = _bn(32)
         blocks, channels = [], 32
         for expansion, kernel_size, stride, repeats, out_channels in _STAGES:
