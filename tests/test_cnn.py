@@ -114,6 +114,10 @@ def test_embeddings_are_cached_by_content_and_cleared(onnx_path, tmp_path):
     again = embedder.transform([str(first), str(second), photo(3)])
     assert (again == 7).all(axis=1).sum() >= 1
 
+    # A truncated entry is recomputed, not reported as a bad image.
+    stored[0].write_bytes(stored[0].read_bytes()[:50])
+    np.testing.assert_allclose(embedder.transform([str(first), str(second), photo(3)]), embeddings, atol=1e-6)
+
     clear_embedding_cache(cache)
     assert not cache.exists()
     np.testing.assert_allclose(embedder.transform([str(first)]), embeddings[:1], atol=1e-6)

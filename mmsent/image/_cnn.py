@@ -238,19 +238,31 @@ def cnn_input(value, max_pixels=MAX_PIXELS):
             image.close()
 
 
+def _cached(cache_folder, key):
+    """The cached embedding of an image content hash, or None."""
+    path = None if cache_folder is None else cache_folder / key[:2] / f"{key}.npy"
+    if path is None or not path.is_file():
+        return None
+    try:
+        embedding = np.load(path)
+    except (OSError, ValueError):  # truncated or foreign file: recompute it
+        return None
+    return embedding if embedding.shape == (EMBEDDING_SIZE,) and embedding.dtype == np.float32 else None
+
+
 def _load_row(value, max_pixels, cache_folder):
     """(content hash, cached embedding or 224x224 crop, None) or (None, None, why): one row, thread-safe.
 
-    An image whose embedding is cached is hashed but not decoded.
+    An image whose embedding is cached is hashed but not decoded; an unreadable cache
+    entry is recomputed.
     """
     if is_missing(value):
         return None, None, "no image (missing value)"
     try:
         content, source = _content(value)
         key = hashlib.sha256(content).hexdigest()
-        if cache_folder is not None and (cache_folder / key[:2] / f"{key}.npy").is_file():
-            return key, np.load(cache_folder / key[:2] / f"{key}.npy"), None
-        return key, cnn_input(source, max_pixels), None
+        cached = _cached(cache_folder, key)
+        return key, cnn_input(source, max_pixels) if cached is None else cached, None
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
         return None, None, _failure(value, exc)
 
