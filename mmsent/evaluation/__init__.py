@@ -3,13 +3,16 @@
 from ._ablation import AblationReport, ablation_report
 from ._compare import DEFAULT_FUSIONS, compare_fusions, format_table
 from ._plots import plot_ablation, plot_confusion_matrix
+from ._tune import default_param_grid, tune
 
 __all__ = [
     "DEFAULT_FUSIONS",
     "AblationReport",
     "ablation_report",
     "compare_fusions",
+    "default_param_grid",
     "format_table",
     "plot_ablation",
     "plot_confusion_matrix",
+    "tune",
 ]
