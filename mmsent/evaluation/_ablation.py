@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import RepeatedStratifiedKFold
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .._classifier import MultimodalSentimentClassifier
 from ._compare import DEFAULT_FUSIONS, fit_and_score, format_table

@@ -6,7 +6,7 @@ from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (registers HalvingRandomSearchCV)
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import GridSearchCV, HalvingRandomSearchCV, ParameterGrid, PredefinedSplit
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .._classifier import MultimodalSentimentClassifier
 from ..image import make_image_features
