@@ -4,8 +4,6 @@ import hashlib
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
 from .._validation import describe_rows
 
 __all__ = ["MissingFilesError", "deduplicate", "find_duplicates", "read_text_file"]
@@ -84,13 +82,13 @@ def _post_keys(frame, text_column, image_column):
     """One hashable key per post: its text, and the content (not the path) of its image file."""
     texts = frame[text_column].tolist() if text_column in frame.columns else [None] * len(frame)
     if image_column not in frame.columns:
-        return pd.Series(texts, index=frame.index, dtype=object)
+        return texts
     cache = {}
     images = [
         _file_digest(value, cache) if isinstance(value, (str, Path)) and Path(value).is_file() else None
         for value in frame[image_column]
     ]
-    return pd.Series(list(zip(texts, images)), index=frame.index, dtype=object)
+    return list(zip(texts, images))
 
 
 def find_duplicates(frame, *, text_column="text", image_column="image", label_column="label"):
@@ -115,7 +113,7 @@ def find_duplicates(frame, *, text_column="text", image_column="image", label_co
     >>> duplicates.tolist(), conflicts.tolist()
     ([1], [2, 3])
     """
-    keys = _post_keys(frame, text_column, image_column).tolist()
+    keys = _post_keys(frame, text_column, image_column)
     labels = frame[label_column].tolist()
     labels_of = {}
     for key, label in zip(keys, labels):

@@ -107,8 +107,8 @@ class AblationReport:
         """Write ``ablation.png`` (scores with error bars) and ``confusion_matrices.png``; return their paths."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        mean, std = self.summary(), self.summary("std")
-        figure = plot_ablation(mean, std, title=f"Ablation: text, image and fusions\n{self.describe()}")
+        std = self.summary("std") if self.n_folds > 1 else None  # no error bars for a single split
+        figure = plot_ablation(self.summary(), std, title=f"Ablation: text, image and fusions\n{self.describe()}")
         paths = [directory / "ablation.png", directory / "confusion_matrices.png"]
         figure.savefig(paths[0], dpi=120)
         figure = plot_confusion_matrix(
