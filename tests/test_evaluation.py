@@ -4,10 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from sklearn.base import clone
+from sklearn.metrics import f1_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from mmsent import MultimodalSentimentClassifier
-from mmsent.evaluation import ablation_report, compare_fusions, format_table, plot_ablation, plot_confusion_matrix
+from mmsent.evaluation import (
+    ablation_report,
+    compare_fusions,
+    default_param_grid,
+    format_table,
+    plot_ablation,
+    plot_confusion_matrix,
+    tune,
+)
 
 from .conftest import synthetic_posts
 
@@ -89,3 +99,24 @@ def test_plots_label_their_axes():
     axis = plot_ablation(mean, mean / 10, title="t").axes[0]
     assert [t.get_text() for t in axis.get_legend().get_texts()] == ["accuracy", "macro-F1", "weighted-F1"]
     assert axis.get_ylabel() == "score" and axis.get_title() == "t"
+
+
+def test_tune_scores_candidates_on_the_dev_split_and_fills_in_featurizers():
+    X, y = synthetic_posts(n=40, seed=0)
+    X_dev, y_dev = synthetic_posts(n=20, seed=1)
+    grid = {"C": [0.01, 1.0], "text_features__tfidf__min_df": [1, 3]}
+    template = MultimodalSentimentClassifier(fusion="text")
+    found = tune(X, y, grid, X_dev=X_dev, y_dev=y_dev, estimator=template, refit=False, progress=False)
+    assert template.text_features is None  # the caller's estimator is left alone
+    assert not hasattr(found, "best_estimator_") and found.scoring == "f1_macro"
+    for params, score in zip(found.cv_results_["params"], found.cv_results_["mean_test_score"]):
+        model = clone(found.estimator).set_params(**params).fit(X, y)
+        assert score == pytest.approx(f1_score(y_dev, model.predict(X_dev), average="macro"))
+    refit = tune(X, y, grid, X_dev=X_dev, y_dev=y_dev, estimator=template, progress=False)
+    assert refit.best_params_ == found.best_params_ and refit.best_estimator_.n_samples_fit_ == 60
+    with pytest.raises(ValueError, match="unknown parameters"):
+        tune(X, y, {"image_features__hog__nope": [1]}, progress=False)
+    assert set(default_param_grid("concat")) == {
+        "C", "text_features__tfidf__ngram_range", "text_features__tfidf__min_df", "image_features__decode__size",
+        "text_weight",
+    }

@@ -60,6 +60,7 @@ def tune(
     scoring="f1_macro",
     n_candidates="exhaust",
     random_state=0,
+    refit=True,
     progress=True,
 ):
     """Search hyper-parameters of a :class:`MultimodalSentimentClassifier`, then refit the best.
@@ -93,14 +94,17 @@ def tune(
         Candidates of the halving search.
     random_state : int, default=0
         Seed of the halving search's sampling.
+    refit : bool, default=True
+        Refit the best candidate on all the data given (``X`` and ``X_dev``).
+        False keeps every candidate's scores only, e.g. to report dev scores.
     progress : bool, default=True
         Show a progress bar over the fits.
 
     Returns
     -------
     GridSearchCV or HalvingRandomSearchCV
-        Fitted: ``best_params_``, ``best_score_``, ``cv_results_`` and the refit
-        ``best_estimator_``.
+        Fitted: ``best_params_``, ``best_score_``, ``cv_results_`` and, with
+        ``refit``, the refit ``best_estimator_``.
 
     Examples
     --------
@@ -135,7 +139,7 @@ def tune(
     with tqdm(total=total, desc=f"tune ({search})", unit="fit", disable=not progress) as bar:
         scorer = _ProgressScorer(get_scorer(scoring), bar)
         if search == "grid":
-            found = GridSearchCV(estimator, param_grid, scoring=scorer, cv=splitter, refit=True)
+            found = GridSearchCV(estimator, param_grid, scoring=scorer, cv=splitter, refit=refit)
         else:
             found = HalvingRandomSearchCV(
                 estimator,
@@ -143,7 +147,7 @@ def tune(
                 n_candidates=n_candidates,
                 scoring=scorer,
                 cv=splitter,
-                refit=True,
+                refit=refit,
                 random_state=random_state,
             )
         found.fit(X, y)
