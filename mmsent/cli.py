@@ -123,7 +123,7 @@ def _mvsa_splits(directory):
 def _data(args, fusion, held_out):
     """Training posts and labels, and the held-out ones (a manifest or MVSA's dev split), None with --cv."""
     if held_out and (args.cv is not None or args.mvsa):
-        raise ValueError("give a held-out manifest with --train, or --cv K, not both")
+        raise ValueError("give a held-out manifest or --cv K, not both (--mvsa holds out its own dev split)")
     if args.mvsa:
         train, held = _mvsa_splits(args.mvsa)
         if args.cv is None and len(held) == 0:

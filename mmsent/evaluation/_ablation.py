@@ -76,8 +76,10 @@ class AblationReport:
         """The summary table and the per-class table as Markdown (``mean ± std`` across folds)."""
         spread = self.n_folds > 1
         summary = format_table(self.summary(), digits, std=self.summary("std") if spread else None)
-        per_class = format_table(self.class_summary(), digits, std=self.class_summary("std") if spread else None)
-        return f"{self.describe()}\n\n{summary}\n\nPer class:\n\n{per_class}"
+        # Support is a count: shown as posts per fold, without a spread.
+        per_class = self.class_summary().astype({"support": float}).round({"support": 0}).astype({"support": int})
+        per_class = format_table(per_class, digits, std=self.class_summary("std") if spread else None)
+        return f"{self.describe()}\n\n{summary}\n\nPer class (support: posts per fold):\n\n{per_class}"
 
     def to_dict(self):
         """Everything as plain JSON-ready Python objects."""

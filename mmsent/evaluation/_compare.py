@@ -89,10 +89,11 @@ def format_table(table, digits=3, std=None):
     names = [name or "fusion" for name in table.index.names]
     header = [*names, *map(str, table.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, row in table.iterrows():
+    # itertuples keeps each column's dtype (iterrows would turn integer counts into floats).
+    for key, row in zip(table.index, table.itertuples(index=False, name=None)):
         keys = key if isinstance(key, tuple) else (key,)
         cells = []
-        for column, value in row.items():
+        for column, value in zip(table.columns, row):
             if not isinstance(value, float):
                 cells.append(str(value))
             elif std is None:
