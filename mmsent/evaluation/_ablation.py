@@ -113,9 +113,8 @@ class AblationReport:
         figure = plot_ablation(self.summary(), std, title=f"Ablation: text, image and fusions\n{self.describe()}")
         paths = [directory / "ablation.png", directory / "confusion_matrices.png"]
         figure.savefig(paths[0], dpi=120)
-        figure = plot_confusion_matrix(
-            self.confusion_matrices, self.classes, title=f"Confusion matrices (summed over {self.n_folds} folds)"
-        )
+        where = "held-out split" if self.settings["split"] == "holdout" else f"summed over {self.n_folds} folds"
+        figure = plot_confusion_matrix(self.confusion_matrices, self.classes, title=f"Confusion matrices ({where})")
         figure.savefig(paths[1], dpi=120)
         return paths
 
