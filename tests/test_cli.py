@@ -113,7 +113,8 @@ def mvsa(tmp_path):
 
 
 def test_evaluate_and_tune_on_an_mvsa_folder(mvsa, tmp_path, capsys):
-    assert main(["evaluate", "--mvsa", str(mvsa), "--fusions", "text", "vote", "--quiet"]) == 0
+    with pytest.warns(UserWarning, match="20 of 80 texts are not UTF-8"):
+        assert main(["evaluate", "--mvsa", str(mvsa), "--fusions", "text", "vote", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Fit on 60 posts, scored on 20 held-out posts.") and "| vote |" in out
 
