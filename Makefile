@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo
 MODEL ?= models/demo.joblib
 
-.PHONY: demo test bench-accuracy install clean help
+.PHONY: demo test bench bench-accuracy install clean help
 
 help:
 	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
 	@echo "make test   - install the dev extras into $(VENV) and run the test suite"
+	@echo "make bench  - speed and memory benchmarks; results in benchmarks/results/"
 	@echo "make bench-accuracy - scores on the real data in ../shared/data (MVSA-Single, Chinese reviews)"
 	@echo "make clean  - remove $(VENV), generated demo data and models"
 
@@ -33,6 +34,9 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench.py
 
 # Writes benchmarks/results/accuracy.{json,md}; skips when ../shared/data is absent.
 bench-accuracy: $(VENV)/.installed-dev

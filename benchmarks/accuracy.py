@@ -23,12 +23,11 @@ import warnings
 from pathlib import Path
 
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score, f1_score
 
 import mmsent
 from mmsent import MultimodalSentimentClassifier
 from mmsent.datasets import deduplicate, load_mvsa, load_reviews
-from mmsent.evaluation import ablation_report, format_table, tune
+from mmsent.evaluation import ablation_report, format_table, prediction_scores, tune
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -96,14 +95,6 @@ def mvsa(data, progress):
     }
 
 
-def _scores(y_true, y_pred):
-    return {
-        "accuracy": accuracy_score(y_true, y_pred),
-        "macro_f1": f1_score(y_true, y_pred, average="macro"),
-        "weighted_f1": f1_score(y_true, y_pred, average="weighted"),
-    }
-
-
 def reviews(data, progress, max_reviews, seed):
     folder = data / "zh_reviews"
     shopping = deduplicate(load_reviews(folder / "online_shopping_9_cats.csv"))
@@ -123,7 +114,7 @@ def reviews(data, progress, max_reviews, seed):
         start = time.perf_counter()
         model.fit(source, source["label"])
         cross[name] = {"n_train": len(source), "n_test": len(target), "fit_s": time.perf_counter() - start,
-                       **_scores(target["label"], model.predict(target))}
+                       **prediction_scores(target["label"], model.predict(target))}
         print(f"{name}: {cross[name]}", flush=True)
     return {
         "online_shopping": {

@@ -1,6 +1,7 @@
 """The estimator users fit: text + image posts in, sentiment labels out."""
 
 import warnings
+from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._validation import BadRowsError, describe_rows, missing_mask
 from .fusion import FUSIONS, make_fusion_model, modality_contributions
 from .image import make_image_features
 from .text import make_text_features
@@ -22,7 +24,10 @@ try:  # private scikit-learn helper for the HTML diagram; its module moved in 1.
 except ImportError:  # pragma: no cover - scikit-learn < 1.7
     from sklearn.utils._estimator_html_repr import _VisualBlock
 
-__all__ = ["MultimodalSentimentClassifier"]
+__all__ = ["MultimodalSentimentClassifier", "RowError"]
+
+RowError = namedtuple("RowError", ["row", "column", "message"])
+RowError.__doc__ = """A post that could not be used as given: its index label, the column at fault, why."""
 
 
 def _model_has(method):
@@ -81,7 +86,26 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     cv : int or cross-validation generator, default=5
         Folds for stacking's out-of-fold scores and for calibration.
     n_jobs : int, default=None
-        Jobs for the parallel parts of the fusion model.
+        Parallelism of the default featurizers: tokenizer worker processes for
+        large text batches, image decoding and HOG threads (``-1``: all cores).
+        Featurizers passed in keep their own settings. Branches and folds run in
+        this process, so every fold reuses the token and image caches.
+    missing : {"auto", "impute", "renormalize", "error"}, default="auto"
+        What to do with a post that lacks its image or its text (``None``, NaN,
+        ``pd.NA`` or a blank string in the column), in ``fit`` and in ``predict``:
+
+        - ``"impute"``: the modality's features are replaced by a stand-in learnt
+          in ``fit`` (the mean image-feature row of the posts that had an image;
+          the empty document for text) plus a "missing" flag column, so the
+          classifier can learn what a missing image means.
+        - ``"renormalize"`` (``"vote"``, ``"stack"``): the missing modality abstains.
+          Each branch is fitted on the posts that have its modality; voting
+          averages the modalities present with renormalised weights; stacking's
+          meta-learner sees the abstaining branch's mean score and a flag. A post
+          with neither modality gets the training class frequencies (vote).
+        - ``"error"``: refuse, naming every row that lacks a modality.
+        - ``"auto"``: ``"renormalize"`` for ``"vote"`` / ``"stack"``, ``"impute"``
+          otherwise.
 
     Attributes
     ----------
@@ -129,6 +153,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         "probability": ["boolean"],
         "cv": ["cv_object"],
         "n_jobs": [Integral, None],
+        "missing": [StrOptions({"auto", "impute", "renormalize", "error"})],
     }
 
     def __init__(
@@ -148,6 +173,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         probability=False,
         cv=5,
         n_jobs=None,
+        missing="auto",
     ):
         self.fusion = fusion
         self.text_column = text_column
@@ -163,6 +189,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.probability = probability
         self.cv = cv
         self.n_jobs = n_jobs
+        self.missing = missing
 
     # -- building -----------------------------------------------------------------
 
@@ -176,8 +203,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def _build_model(self):
         return make_fusion_model(
             self.fusion,
-            text_features=make_text_features() if self.text_features is None else self.text_features,
-            image_features=make_image_features() if self.image_features is None else self.image_features,
+            text_features=make_text_features(n_jobs=self.n_jobs) if self.text_features is None else self.text_features,
+            image_features=make_image_features(n_jobs=self.n_jobs) if self.image_features is None else self.image_features,
             classifier=self._make_classifier(),
             text_column=self.text_column,
             image_column=self.image_column,
@@ -186,8 +213,18 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             voting=self.voting,
             probability=self.probability,
             cv=self.cv,
-            n_jobs=self.n_jobs,
+            missing=self._missing_strategy(),
         )
+
+    def _missing_strategy(self):
+        """The fusion builder's ``missing``: None when missing posts are refused up front."""
+        if self.missing == "auto":
+            return "renormalize" if self.fusion in ("vote", "stack") else "impute"
+        return None if self.missing == "error" else self.missing
+
+    def _modality_columns(self):
+        return {name: column for name, column in (("text", self.text_column), ("image", self.image_column))
+                if column in self._required_columns()}
 
     def _required_columns(self):
         if self.fusion == "text":
@@ -220,6 +257,17 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             )
         if len(X) == 0:
             raise ValueError("X is empty: at least one post is needed")
+        if self.missing == "error":
+            problems = [
+                (row, f"no {name} (column {column!r} is empty)")
+                for name, column in self._modality_columns().items()
+                for row in X.index[missing_mask(X[column])]
+            ]
+            if problems:
+                raise ValueError(
+                    f"missing='error' and {len(problems)} posts lack a modality "
+                    f"(set missing='auto' to use them):\n{describe_rows(problems)}"
+                )
         return X
 
     # -- fitting --------------------------------------------------------------------
@@ -287,6 +335,95 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """Confidence scores (signed distance for binary problems); not for voting."""
         check_is_fitted(self)
         return self.model_.decision_function(self._check_frame(X))
+
+    def predict_robust(self, X, *, on_error="skip", method="predict"):
+        """Predict a batch in which some posts may be unusable, without losing the others.
+
+        ``predict`` stays the plain scikit-learn method (one bad post raises); this
+        one finds the bad posts, reports them and predicts every other one. The
+        featurizers already collect every bad row of a modality in one pass, so a
+        batch is featurized at most once per modality that has bad rows, plus once.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+        on_error : {"raise", "skip", "impute"}, default="skip"
+            What to do with a post whose text or image cannot be used (a missing,
+            corrupt, truncated or oversized image file, text bytes that do not
+            decode, a number where text should be):
+
+            - ``"raise"``: raise the error naming the bad rows, as ``predict`` does.
+            - ``"skip"``: leave the bad posts out; every other post is predicted.
+            - ``"impute"``: treat the bad cell as missing (see ``missing``) and
+              predict every post, e.g. from its text alone.
+
+            A problem with the frame itself (a missing column) always raises.
+        method : {"predict", "predict_proba", "decision_function"}, default="predict"
+            Which prediction to return; it must be available on this model.
+
+        Returns
+        -------
+        predictions : Series or DataFrame
+            Indexed by the labels of the predicted posts (all of them unless
+            ``on_error="skip"``). Labels for ``"predict"``; one column per class
+            for ``"predict_proba"`` (and a multiclass ``"decision_function"``).
+        errors : list of RowError
+            ``(row, column, message)`` for every unusable cell, in row order.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from mmsent import MultimodalSentimentClassifier
+        >>> bright, dark = np.full((32, 32, 3), 230, np.uint8), np.full((32, 32, 3), 20, np.uint8)
+        >>> X = pd.DataFrame({"text": ["很好 great", "太差了 awful"] * 5, "image": [bright, dark] * 5})
+        >>> clf = MultimodalSentimentClassifier().fit(X, ["positive", "negative"] * 5)
+        >>> new = pd.DataFrame({"text": ["很好", "太差了"], "image": [bright, b"not an image"]}, index=["a", "b"])
+        >>> labels, errors = clf.predict_robust(new, on_error="skip")
+        >>> labels.to_dict(), [(e.row, e.column) for e in errors]
+        ({'a': 'positive'}, [('b', 'image')])
+        >>> clf.predict_robust(new, on_error="impute")[0].to_dict()
+        {'a': 'positive', 'b': 'negative'}
+        """
+        check_is_fitted(self)
+        if on_error not in ("raise", "skip", "impute"):
+            raise ValueError(f"on_error must be 'raise', 'skip' or 'impute', got {on_error!r}")
+        if method not in ("predict", "predict_proba", "decision_function") or not hasattr(self, method):
+            raise ValueError(f"method={method!r} is not available on this model")
+        if on_error == "impute" and self.missing == "error":
+            raise ValueError("on_error='impute' treats bad cells as missing, which missing='error' refuses")
+        X = self._check_frame(X)
+        columns = self._modality_columns()
+        # Positions name the rows while retrying: index labels may repeat.
+        posts = X.reset_index(drop=True).astype({column: object for column in columns.values()})
+        keep = np.ones(len(posts), dtype=bool)
+        errors = {}  # (position, column) -> message
+        while True:
+            try:
+                scores = getattr(self.model_, method)(posts[keep]) if keep.any() else None
+                break
+            except BadRowsError as exc:
+                if on_error == "raise" or exc.modality not in columns:
+                    raise
+                column = columns[exc.modality]
+                new = [(row, message) for row, message in exc.problems if (row, column) not in errors]
+                if not new:  # no progress: the problem is not the cells themselves
+                    raise
+                for row, message in new:
+                    errors[(row, column)] = message
+                    if on_error == "skip":
+                        keep[row] = False
+                    else:
+                        posts.at[row, column] = None
+        if scores is None:
+            one_column = method == "predict" or (method == "decision_function" and len(self.classes_) == 2)
+            scores = np.empty((0,) if one_column else (0, len(self.classes_)))
+        index = X.index[keep]
+        if scores.ndim == 1:
+            predictions = pd.Series(scores, index=index, name="prediction" if method == "predict" else method)
+        else:
+            predictions = pd.DataFrame(scores, index=index, columns=self.classes_)
+        report = [RowError(X.index[row], column, message) for (row, column), message in sorted(errors.items(), key=lambda item: item[0][0])]
+        return predictions, report
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on ``(X, y)``; labels never seen in ``fit`` are reported and count as errors."""

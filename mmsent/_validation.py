@@ -1,10 +1,54 @@
-"""Helpers shared by the featurizers: naming the rows that hold bad input."""
+"""Helpers shared by the featurizers: what counts as missing, and naming the rows that hold bad input."""
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["row_labels", "describe_rows"]
+__all__ = ["BadRowsError", "as_value_list", "describe_rows", "is_missing", "missing_mask", "row_labels"]
 
 _MAX_ROWS_SHOWN = 10
+
+
+class BadRowsError(ValueError):
+    """Some rows of one modality's column are unusable; ``problems`` lists them all.
+
+    ``problems`` is a list of ``(row, message)`` pairs, ``row`` being the index
+    label of the column the featurizer was given. ``modality`` ("text" or "image")
+    says which column they come from.
+    """
+
+    modality = None
+
+    def __init__(self, message, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+    def __reduce__(self):  # keep ``problems`` when crossing process boundaries (n_jobs)
+        return type(self), (str(self), self.problems)
+
+
+def is_missing(value):
+    """Does this cell mean "the post has no such modality"?
+
+    The one definition used everywhere: ``None``, ``pd.NA``, a float NaN, or a
+    string that is empty or only whitespace. Anything else is a value, usable or
+    not (a 0-byte file or ``b""`` is a broken image, not a missing one).
+
+    Examples
+    --------
+    >>> from mmsent._validation import is_missing
+    >>> [is_missing(v) for v in (None, float("nan"), "", "  ", "好", b"", 0)]
+    [True, True, True, True, False, False, False]
+    """
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return isinstance(value, str) and not value.strip()
+
+
+def missing_mask(column):
+    """Boolean array, True where a cell of the 1-D column is missing (see :func:`is_missing`)."""
+    return np.fromiter((is_missing(value) for value in as_value_list(column)), dtype=bool)
 
 
 def row_labels(column):

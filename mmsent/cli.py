@@ -2,20 +2,21 @@
 
 import argparse
 import ast
+import hashlib
 import json
 import logging
 import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import __version__
 from ._classifier import MultimodalSentimentClassifier
-from ._persistence import load_model, model_metadata, save_model
+from ._card import model_card
+from ._persistence import FORMATS, ModelIntegrityError, load_model, model_metadata, save_model
 from .datasets import load_mvsa, read_manifest, write_demo
-from .evaluation import DEFAULT_FUSIONS, ablation_report, compare_fusions, format_table, tune
+from .evaluation import DEFAULT_FUSIONS, ablation_report, compare_fusions, format_table, prediction_scores, tune
 from .fusion import FUSIONS
 
 __all__ = ["main"]
@@ -74,21 +75,57 @@ def _labelled(args, path, fusion):
     return frame, frame[args.label_col].to_numpy()
 
 
+def _manifest_description(path, labels):
+    """A manifest's fingerprint for the metadata: the SHA-256 of its file (not of the images it names)."""
+    counts = pd.Series(labels).astype(str).value_counts().sort_index()
+    return {
+        "manifest": str(path),
+        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "n_posts": len(labels),
+        "label_counts": counts.to_dict(),
+    }
+
+
 def _train(args):
     frame, labels = _labelled(args, args.data, args.fusion)
     model = _estimator(args).fit(frame, labels)
-    path = save_model(model, args.out)
+    data, metrics = {"train": _manifest_description(args.data, labels)}, None
+    if args.test is not None:
+        test, test_labels = _labelled(args, args.test, args.fusion)
+        metrics = prediction_scores(test_labels, model.predict(test))
+        data["test"] = _manifest_description(args.test, test_labels)
+    path = save_model(model, args.out, format=args.format, metrics=metrics, data=data)
+    card = path.with_name(f"{path.name}.md")
+    card.write_text(model_card(path), encoding="utf-8")
+    file = model_metadata(path)["file"]
     print(f"trained {args.fusion} on {len(frame)} posts ({', '.join(map(str, model.classes_))}); saved {path}")
+    print(f"  format {file['format']}, sha256 {file['sha256']}; model card {card}")
+    if metrics is not None:
+        print(f"  on {args.test}: " + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
 
 
-def _predictions(model, frame):
-    """Predicted labels, plus one probability column per class when the model has them."""
-    out = pd.DataFrame({"prediction": model.predict(frame)}, index=frame.index)
+def _predictions(model, frame, on_error):
+    """Predicted labels, plus one probability column per class when the model has them, and the bad rows.
+
+    Posts skipped under ``on_error="skip"`` keep their row, with empty predictions.
+    """
+    labels, errors = model.predict_robust(frame, on_error=on_error)
+    out = pd.DataFrame({"prediction": labels}).reindex(frame.index)
     if hasattr(model, "predict_proba"):
-        probabilities = model.predict_proba(frame)
-        for k, label in enumerate(model.classes_):
-            out[f"proba_{label}"] = np.round(probabilities[:, k], 6)
-    return out
+        probabilities, _ = model.predict_robust(frame, on_error=on_error, method="predict_proba")
+        for label in model.classes_:
+            out[f"proba_{label}"] = probabilities[label].round(6).reindex(frame.index)
+    return out, errors
+
+
+def _report(errors, on_error):
+    """Print the posts that could not be used as given, one line each, to stderr."""
+    if not errors:
+        return
+    what = "skipped" if on_error == "skip" else "predicted without the bad modality"
+    print(f"mmsent predict: {len(errors)} bad input(s), {what}:", file=sys.stderr)
+    for error in errors:
+        print(f"  row {error.row!r} ({error.column}): {error.message}", file=sys.stderr)
 
 
 def _predict(args):
@@ -98,18 +135,23 @@ def _predict(args):
         "text_column": getattr(model, "text_column", args.text_col),
         "image_column": getattr(model, "image_column", args.image_col),
     }
-    frame = read_manifest(args.data, **columns, label_column="label", required=_required(fusion))
-    result = pd.concat([frame, _predictions(model, frame)], axis=1)
+    # Under skip / impute a missing image file is one bad row, reported with the others.
+    frame = read_manifest(
+        args.data, **columns, label_column="label", required=_required(fusion), check_files=args.on_error == "raise"
+    )
+    predictions, errors = _predictions(model, frame, args.on_error)
+    result = pd.concat([frame, predictions], axis=1)
     if args.out is None:
         result.to_csv(sys.stdout, index=False)
-        return
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() in (".jsonl", ".json"):
-        result.to_json(out, orient="records", lines=True, force_ascii=False)
     else:
-        result.to_csv(out, index=False)
-    print(f"wrote {len(result)} predictions to {out}")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() in (".jsonl", ".json"):
+            result.to_json(out, orient="records", lines=True, force_ascii=False)
+        else:
+            result.to_csv(out, index=False)
+        print(f"wrote {int(predictions['prediction'].notna().sum())} predictions to {out}")
+    _report(errors, args.on_error)
 
 
 def _mvsa_splits(directory):
@@ -211,7 +253,10 @@ def _tune(args):
 
 
 def _info(args):
-    print(json.dumps(model_metadata(args.model), indent=2, ensure_ascii=False))
+    metadata = model_metadata(args.model)
+    print(json.dumps(metadata, indent=2, ensure_ascii=False))
+    if metadata["file"]["integrity"] == "mismatch":
+        raise ModelIntegrityError(f"{args.model} failed its SHA-256 check (corrupted or altered): it will not load")
 
 
 def _demo(args):
@@ -245,7 +290,16 @@ def _parser():
 
     train = commands.add_parser("train", help="fit a model on a labelled manifest and save it")
     train.add_argument("--data", required=True, help="CSV or JSONL manifest with text, image and label columns")
-    train.add_argument("--out", required=True, help="model file to write (.joblib)")
+    train.add_argument(
+        "--out", required=True, help="model file to write (.joblib or .skops); its model card goes to OUT.md"
+    )
+    train.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="joblib: a pickle, for you and people you trust; skops: safe to load from anyone "
+        "(default: skops if OUT ends in .skops, else joblib)",
+    )
+    train.add_argument("--test", help="labelled manifest to score the model on; the scores go into its metadata")
     _add_model_options(train)
     _add_columns(train)
     train.set_defaults(run=_train)
@@ -254,6 +308,13 @@ def _parser():
     predict.add_argument("--model", required=True, help="model file written by `mmsent train`")
     predict.add_argument("--data", required=True, help="CSV or JSONL manifest of posts")
     predict.add_argument("--out", help="write predictions here (.csv or .jsonl); default: CSV on stdout")
+    predict.add_argument(
+        "--on-error",
+        choices=["raise", "skip", "impute"],
+        default="raise",
+        help="a post whose image or text cannot be read: raise (exit 2, default), skip it (empty prediction), "
+        "or impute (predict it as if that modality were missing); bad rows are listed on stderr",
+    )
     _add_columns(predict, with_label=False)
     predict.set_defaults(run=_predict)
 
@@ -288,7 +349,9 @@ def _parser():
     _add_columns(tune_)
     tune_.set_defaults(run=_tune)
 
-    info = commands.add_parser("info", help="show a model file's metadata (versions, classes, fusion)")
+    info = commands.add_parser(
+        "info", help="show a model file's format, SHA-256 check and metadata (never loads the model)"
+    )
     info.add_argument("model")
     info.set_defaults(run=_info)
 

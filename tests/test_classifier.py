@@ -11,6 +11,7 @@ from sklearn.utils import estimator_html_repr
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mmsent import MultimodalSentimentClassifier
+from mmsent.fusion import ModalityVotingClassifier
 from mmsent.image import ImageDecodeError, make_image_features
 from mmsent.text import make_text_features
 
@@ -45,6 +46,10 @@ EXPECTED_FAILED_CHECKS = {
     ),
     "check_fit2d_1feature": "a multimodal post needs two columns (text and image); one column is an error naming it",
     "check_fit2d_predict1d": "a 1-D array has no text and image columns; the error names the missing column",
+    "check_estimators_nan_inf": (
+        "NaN in a modality column means the post lacks that modality: missing='auto' imputes it or leaves it "
+        "out of the vote (missing='error' refuses it)"
+    ),
 }
 
 
@@ -84,10 +89,13 @@ def test_fusion_beats_each_modality_when_they_err_independently():
 
 def test_fitted_model_is_the_promised_sklearn_composition(posts):
     X, y = posts
-    expected = {"concat": Pipeline, "vote": VotingClassifier, "stack": StackingClassifier, "text": Pipeline}
+    expected = {"concat": Pipeline, "vote": ModalityVotingClassifier, "stack": StackingClassifier, "text": Pipeline}
     for fusion, kind in expected.items():
         model = MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y).model_
         assert type(model) is kind
+    assert issubclass(ModalityVotingClassifier, VotingClassifier)
+    plain = MultimodalSentimentClassifier(fusion="vote", missing="impute", cv=3).fit(X, y).model_
+    assert type(plain) is VotingClassifier
     concat = MultimodalSentimentClassifier(text_weight=2.0, image_weight=0.5).fit(X, y).model_
     columns = concat.named_steps["features"]
     assert columns.sparse_threshold == 1.0
@@ -170,9 +178,19 @@ def test_user_objects_are_not_modified(posts):
 
 def test_html_repr_shows_one_branch_per_modality():
     html = estimator_html_repr(MultimodalSentimentClassifier(fusion="vote"))
-    for part in ("VotingClassifier", "TfidfVectorizer", "HOGTransformer", "ColorHistogram"):
+    for part in ("fusion=&#x27;vote&#x27;", "TfidfVectorizer", "HOGTransformer", "ColorHistogram"):
         assert part in html
+    assert "VotingClassifier" in estimator_html_repr(MultimodalSentimentClassifier(fusion="vote", missing="impute"))
     assert html.count("ColumnTransformer") >= 2  # a column selector per modality branch
+
+
+def test_n_jobs_parallelises_the_default_featurizers(posts):
+    X, y = posts
+    model = MultimodalSentimentClassifier(n_jobs=2).fit(X, y).model_
+    params = model.get_params()
+    assert params["features__text__transformer__tokenize__n_jobs"] == 2
+    assert params["features__image__transformer__decode__n_jobs"] == 2
+    assert params["features__image__transformer__features__hog__n_jobs"] == 2
 
 
 def test_clone_keeps_parameters_and_drops_fit(posts):

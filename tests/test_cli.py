@@ -1,3 +1,4 @@
+import hashlib
 import json
 import subprocess
 import sys
@@ -6,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mmsent import load_model
+from mmsent import load_model, model_metadata
 from mmsent.cli import main
 
 from .conftest import synthetic_posts
@@ -59,6 +60,46 @@ def test_train_predict_info_round_trip(manifests, tmp_path, capsys):
     assert main(["info", str(model)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["classes"] == ["negative", "positive"] and info["fusion"] == "vote" and info["n_samples_fit"] == 60
+    assert info["file"]["format"] == "joblib" and info["file"]["integrity"] == "verified"
+    assert info["data"]["train"]["sha256"] == hashlib.sha256(manifests["train"].read_bytes()).hexdigest()
+    assert info["data"]["train"]["label_counts"] == {"negative": 30, "positive": 30}
+
+
+def test_train_skops_with_a_test_set_writes_a_model_card(manifests, tmp_path, capsys):
+    model = tmp_path / "model.bin"
+    args = ["train", "--data", str(manifests["train"]), "--out", str(model), "--fusion", "stack", "--format", "skops"]
+    assert main([*args, "--test", str(manifests["test"]), *COLUMNS, "--label-col", "sentiment"]) == 0
+    out = capsys.readouterr().out
+    info = model_metadata(model)
+    assert info["file"]["format"] == "skops" and f"format skops, sha256 {info['file']['sha256']}" in out
+    test = pd.read_csv(manifests["test"])
+    predicted = load_model(model).predict(test.assign(picture=[str(tmp_path / p) for p in test["picture"]]))
+    accuracy = (predicted == test["sentiment"]).mean()
+    assert info["metrics"]["accuracy"] == pytest.approx(accuracy) and f"accuracy {accuracy:.3f}" in out
+    assert info["data"]["test"]["n_posts"] == 20
+
+    card = (tmp_path / "model.bin.md").read_text(encoding="utf-8")
+    assert card.startswith("# Model card: model.bin")
+    assert "- Fusion: `stack`, decision level" in card and "- Classes: negative, positive" in card
+    assert f"| accuracy | {accuracy:.4f} |" in card and "| fusion | `'stack'` |" in card
+    assert f"- train: manifest: {manifests['train']}" in card and "label_counts: negative 30, positive 30" in card
+    assert "## Intended use" in card and "## Limitations" in card
+    assert "- Format: skops" in card and f"`{info['file']['sha256']}` (verified)" in card
+
+
+def test_info_reports_a_tampered_file(manifests, tmp_path, capsys):
+    model = tmp_path / "m.joblib"
+    main(["train", "--data", str(manifests["train"]), "--out", str(model), *COLUMNS, "--label-col", "sentiment"])
+    data = bytearray(model.read_bytes())
+    data[-100] ^= 0xFF
+    model.write_bytes(data)
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["file"]["integrity"] == "mismatch"
+    assert "failed its SHA-256 check" in captured.err
+    assert main(["predict", "--model", str(model), "--data", str(manifests["test"])]) == 2
+    assert "corrupted or was altered" in capsys.readouterr().err
 
 
 def test_predict_to_stdout_without_probabilities(manifests, tmp_path, capsys):

@@ -196,6 +196,8 @@ def test_duplicates_compare_image_content_not_paths(tmp_path):
     duplicates, conflicts = find_duplicates(posts)
     assert duplicates.tolist() == [1] and conflicts.tolist() == []
     assert find_duplicates(posts.drop(columns="image"))[1].tolist() == [0, 1, 2]
+    unlabelled = pd.DataFrame({"text": ["y", "y"], "label": [np.nan, float("nan")]})
+    assert [found.tolist() for found in find_duplicates(unlabelled)] == [[1], []]  # NaN labels are equal
 
 
 def test_load_reviews_maps_labels_and_reports_problems(tmp_path):

@@ -182,11 +182,12 @@ def test_hog_transformer_inputs_and_errors(image_files):
     assert hog_batch(np.zeros((0, 64, 64, 3), np.uint8)).shape == (0, 1764)
 
 
-def test_hog_chunks_do_not_change_results(monkeypatch):
+def test_hog_chunks_and_threads_do_not_change_results(monkeypatch):
     batch = random_batch(n=7)
     whole = hog_batch(batch)
-    monkeypatch.setattr("mmsent.image._hog._CHUNK", 3)
+    monkeypatch.setattr("mmsent.image._hog._CHUNK_PIXELS", 3 * 64 * 64)  # chunks of 3 images
     np.testing.assert_array_equal(hog_batch(batch), whole)
+    np.testing.assert_array_equal(hog_batch(batch, n_jobs=2), whole)
 
 
 # -- colour -------------------------------------------------------------------------
@@ -222,3 +223,48 @@ def test_default_image_branch_decodes_once_and_normalises(image_files, monkeypat
     assert len(calls) == 1  # HOG and the histogram share one decoded batch
     assert features.shape == (4, 1764 + 128)
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)
+
+
+# -- decoding backends and threads ----------------------------------------------------
+
+
+def photo_like(width=300, height=200):
+    """A smooth colour image: JPEG artefacts stay small, so decoders can be compared."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], axis=2).astype(np.uint8)
+
+
+def test_opencv_backend_decodes_jpegs_like_pil(tmp_path):
+    pytest.importorskip("cv2")
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo_like()).save(path, quality=95)
+    via_pil = decode_image(path, size=(64, 64), backend="pil")
+    via_opencv = decode_image(path, size=(64, 64), backend="opencv")
+    assert via_opencv.shape == (64, 64, 3) and via_opencv.dtype == np.uint8
+    assert np.abs(via_opencv.astype(int) - via_pil).mean() < 3
+    # EXIF orientation is honoured on the OpenCV path too.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = tmp_path / "rotated.jpg"
+    Image.fromarray(photo_like()).save(rotated, quality=95, exif=exif)
+    assert decode_image(rotated, size=None, backend="opencv").shape == (300, 200, 3)
+    # Anything but a JPEG goes through PIL unchanged.
+    png = tmp_path / "photo.png"
+    Image.fromarray(photo_like()).save(png)
+    np.testing.assert_array_equal(decode_image(png, backend="opencv"), decode_image(png, backend="pil"))
+
+
+def test_decoder_keeps_the_backend_chosen_at_fit(monkeypatch):
+    decoder = ImageDecoder(backend="pil").fit([np.zeros((4, 4), np.uint8)])
+    assert decoder.backend_ == "pil"
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # as if OpenCV were absent
+    assert ImageDecoder().fit([]).backend_ == "pil"
+
+
+def test_threads_duplicates_and_cache_give_the_serial_batch(tmp_path, image_files):
+    column = pd.Series([*image_files, image_files[0], image_files[2]] * 3)
+    serial = decode_images(column, size=(32, 32))
+    clear_image_cache()
+    threaded = decode_images(column, size=(32, 32), n_jobs=2)
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_array_equal(threaded[4], threaded[0])

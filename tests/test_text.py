@@ -98,17 +98,43 @@ def test_each_document_is_segmented_once_across_cv_folds(monkeypatch):
     calls = counting_segmenter(monkeypatch)
     docs = [f"第{i}个 很好" if i % 2 else f"第{i}个 很差" for i in range(30)]
     labels = np.arange(30) % 2
-    scores = cross_val_score(make_pipeline(make_text_features(), LinearSVC()), pd.Series(docs), labels, cv=5)
+    features = make_text_features(tokenizer=JiebaTokenizer(backend="jieba"))
+    scores = cross_val_score(make_pipeline(features, LinearSVC()), pd.Series(docs), labels, cv=5)
     assert scores.mean() > 0.9
     # 5 folds each fit on 24 documents and predict 6: 150 tokenizations without a
     # cache. With it, one segmentation per distinct document.
     assert len(calls) == len(set(docs)) == 30
 
 
+def test_batch_transform_equals_per_document_calls():
+    docs = ["很好 great", "太差了", "很好 great", ""]
+    tokenizer = JiebaTokenizer()
+    assert tokenizer.fit_transform(pd.Series(docs)) == [tokenizer(doc) for doc in docs]
+
+
+def test_parallel_workers_give_the_serial_tokens(monkeypatch):
+    docs = [f"第{i}条评论：质量很好，物流太慢了 #好物# @user{i}" for i in range(200)]
+    serial = JiebaTokenizer(backend="jieba").transform(docs)
+    clear_token_cache()
+    monkeypatch.setattr("mmsent.text._tokenizer._PARALLEL_MIN_CHARS", 0)
+    parallel = JiebaTokenizer(backend="jieba", n_jobs=2).transform(docs)
+    assert parallel == serial
+
+
+def test_jieba_fast_backend_matches_jieba_on_plain_chinese():
+    pytest.importorskip("jieba_fast")
+    sentences = ["我来到北京清华大学", "他来到了网易杭研大厦", "小明硕士毕业于中国科学院计算所，后在日本京都大学深造"]
+    for sentence in sentences:
+        assert JiebaTokenizer(backend="jieba_fast")(sentence) == JiebaTokenizer(backend="jieba")(sentence)
+    # The resolved backend is part of the cache key: tokens are never mixed.
+    assert JiebaTokenizer(backend="jieba_fast") != JiebaTokenizer(backend="jieba")
+
+
 def test_text_features_are_sparse_float32_with_bigrams():
     features = make_text_features(ngram_range=(1, 2))
     X = features.fit_transform(pd.Series(["很 好", "很 差", "好"]))
     assert sp.issparse(X) and X.dtype == np.float32
+    assert features.get_params()["tokenize__hmm"] is True
     vocabulary = features.named_steps["tfidf"].vocabulary_
     assert {"很", "好", "差", "很 好", "很 差"} <= set(vocabulary)
     assert features.named_steps["tfidf"].token_pattern is None
@@ -124,5 +150,5 @@ def test_text_cleaner_fallbacks_and_errors():
     message = str(info.value)
     assert message.startswith("3 rows have unusable text")
     assert "row 'b': text must be str, got float" in message
-    assert "row 'c': text bytes are not UTF-8" in message
+    assert "row 'c': text bytes" in message and "are not valid utf-8" in message
     assert "row 'd'" in message and "row 'a'" not in message

@@ -114,7 +114,8 @@ def find_duplicates(frame, *, text_column="text", image_column="image", label_co
     ([1], [2, 3])
     """
     keys = _post_keys(frame, text_column, image_column)
-    labels = frame[label_column].tolist()
+    # NaN != NaN: missing labels must compare equal to each other.
+    labels = [None if isinstance(label, float) and label != label else label for label in frame[label_column]]
     labels_of = {}
     for key, label in zip(keys, labels):
         labels_of.setdefault(key, set()).add(label)

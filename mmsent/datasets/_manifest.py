@@ -27,13 +27,19 @@ def _read_jsonl(path):
 
 
 def read_manifest(
-    path, *, text_column="text", image_column="image", label_column="label", required=("text", "image")
+    path,
+    *,
+    text_column="text",
+    image_column="image",
+    label_column="label",
+    required=("text", "image"),
+    check_files=True,
 ):
     """Read a CSV or JSONL manifest of posts into a DataFrame.
 
     Image paths are resolved relative to the manifest's folder (absolute paths are
-    kept). Every referenced image file is checked: if any are missing, one
-    :class:`MissingFilesError` lists them all. CSV cells are read as text (``"NA"``
+    kept). Every referenced image file is checked (unless ``check_files=False``):
+    if any are missing, one :class:`MissingFilesError` lists them all. CSV cells are read as text (``"NA"``
     stays the string "NA"); an empty image cell means the post has no image.
     When there is a label column, duplicate posts (same text and image content)
     and posts filed under two labels are reported in a warning and kept.
@@ -46,6 +52,9 @@ def read_manifest(
         Column names in the file.
     required : collection of {"text", "image", "label"}
         Which of the three columns must be present.
+    check_files : bool, default=True
+        Check that every image file exists. ``False`` leaves that to the decoder,
+        e.g. to skip the posts whose file is gone (``predict_robust``).
 
     Returns
     -------
@@ -81,7 +90,8 @@ def read_manifest(
     if image_column in frame.columns:
         resolved = [_resolve(value, path.parent) for value in frame[image_column]]
         frame[image_column] = pd.Series(resolved, index=frame.index, dtype=object)
-        raise_if_missing(path, zip(frame.index, resolved), what="image files")
+        if check_files:
+            raise_if_missing(path, zip(frame.index, resolved), what="image files")
     if label_column in frame.columns:
         report_duplicates(path, frame, text_column=text_column, image_column=image_column, label_column=label_column)
     return frame

@@ -1,7 +1,7 @@
 """Measuring models: fusion comparisons, ablation reports with plots, hyper-parameter search."""
 
 from ._ablation import AblationReport, ablation_report
-from ._compare import DEFAULT_FUSIONS, compare_fusions, format_table
+from ._compare import DEFAULT_FUSIONS, compare_fusions, format_table, prediction_scores
 from ._plots import plot_ablation, plot_confusion_matrix
 from ._tune import default_param_grid, tune
 
@@ -14,5 +14,6 @@ __all__ = [
     "format_table",
     "plot_ablation",
     "plot_confusion_matrix",
+    "prediction_scores",
     "tune",
 ]

@@ -8,9 +8,25 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from .._classifier import MultimodalSentimentClassifier
 
-__all__ = ["compare_fusions", "format_table"]
+__all__ = ["compare_fusions", "format_table", "prediction_scores"]
 
 DEFAULT_FUSIONS = ("text", "image", "concat", "vote", "stack")
+
+
+def prediction_scores(y_true, y_pred):
+    """Accuracy, macro-F1 and weighted-F1 of predicted labels, as a dict of floats.
+
+    Examples
+    --------
+    >>> from mmsent.evaluation import prediction_scores
+    >>> prediction_scores(["pos", "neg", "pos", "neg"], ["pos", "neg", "neg", "neg"])["accuracy"]
+    0.75
+    """
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+        "weighted_f1": float(f1_score(y_true, y_pred, average="weighted")),
+    }
 
 
 def compare_fusions(X_train, y_train, X_test, y_test, *, fusions=DEFAULT_FUSIONS, estimator=None, return_models=False):
@@ -53,9 +69,7 @@ def fit_and_score(template, fusion, X_train, y_train, X_test, y_test):
     done = time.perf_counter()
     row = {
         "fusion": fusion,
-        "accuracy": accuracy_score(y_test, predicted),
-        "macro_f1": f1_score(y_test, predicted, average="macro"),
-        "weighted_f1": f1_score(y_test, predicted, average="weighted"),
+        **prediction_scores(y_test, predicted),
         "fit_s": fitted - start,
         "predict_s": done - fitted,
         "text_share": model.modality_weights_["text"],

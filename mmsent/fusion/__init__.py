@@ -1,5 +1,14 @@
 """Fusion of the text and image branches: feature level (concat) and decision level (vote, stack)."""
 
-from ._builders import FUSIONS, make_fusion_model, modality_contributions
+from ._builders import FUSIONS, MISSING, make_fusion_model, modality_contributions
+from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
 
-__all__ = ["FUSIONS", "make_fusion_model", "modality_contributions"]
+__all__ = [
+    "FUSIONS",
+    "MISSING",
+    "ModalityClassifier",
+    "ModalityImputer",
+    "ModalityVotingClassifier",
+    "make_fusion_model",
+    "modality_contributions",
+]

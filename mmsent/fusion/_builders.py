@@ -5,13 +5,18 @@ from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import StackingClassifier, VotingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-__all__ = ["FUSIONS", "make_fusion_model", "modality_contributions"]
+from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
+
+__all__ = ["FUSIONS", "MISSING", "make_fusion_model", "modality_contributions"]
 
 FUSIONS = ("concat", "vote", "stack", "text", "image")
 MODALITIES = ("text", "image")
+DECISION_LEVEL = ("vote", "stack")
+MISSING = ("impute", "renormalize")
 
 
 def _with_probabilities(classifier, cv):
@@ -42,7 +47,7 @@ def make_fusion_model(
     voting="soft",
     probability=False,
     cv=5,
-    n_jobs=None,
+    missing=None,
 ):
     """Build the unfitted scikit-learn model for one fusion strategy.
 
@@ -75,8 +80,24 @@ def make_fusion_model(
         ``predict_proba``, so that the model offers probabilities.
     cv : int or cross-validation generator
         Folds for stacking and for calibration.
-    n_jobs : int
-        Parallel jobs of the composition (branches, estimators).
+    missing : {"impute", "renormalize"} or None, default=None
+        Posts lacking a modality (``None``, NaN or a blank string in its column):
+
+        - ``"impute"``: every modality's features are wrapped in a
+          :class:`~mmsent.fusion.ModalityImputer` (a learnt stand-in row plus a
+          "missing" flag column).
+        - ``"renormalize"`` (``"vote"`` and ``"stack"`` only): each branch is a
+          :class:`~mmsent.fusion.ModalityClassifier` fitted on the posts that have
+          its modality and abstaining on the others. Voting averages the present
+          modalities with renormalised weights
+          (:class:`~mmsent.fusion.ModalityVotingClassifier`); stacking's
+          meta-learner replaces an abstaining branch's scores by their mean and
+          sees a flag per branch (``SimpleImputer(add_indicator=True)``).
+        - None: the featurizers see the column as it is.
+
+    The compositions run their branches and folds in this process on purpose:
+    the featurizers parallelise inside (see their ``n_jobs``) and keep their
+    token and image caches here, where every fold and branch can reuse them.
 
     Returns
     -------
@@ -94,11 +115,23 @@ def make_fusion_model(
     >>> [name for name, _ in model.estimators]
     ['text', 'image']
     """
-    features = {"text": text_features, "image": image_features}
+    if missing not in (*MISSING, None):
+        raise ValueError(f"missing must be one of {MISSING} or None, got {missing!r}")
+    if missing == "renormalize" and fusion not in DECISION_LEVEL:
+        raise ValueError(
+            f"missing='renormalize' leaves absent modalities out of a decision-level fusion {DECISION_LEVEL}; "
+            f"fusion={fusion!r} has no per-modality decisions: use missing='impute'"
+        )
+    wrap = ModalityImputer if missing == "impute" else clone
+    features = {"text": wrap(text_features), "image": wrap(image_features)}
     columns = {"text": text_column, "image": image_column}
 
     def branch_classifier(calibrate):
         return _with_probabilities(classifier, cv) if calibrate else clone(classifier)
+
+    def decision_branch(name, branch_classifier):
+        branch = _modality_pipeline(name, features[name], columns[name], branch_classifier)
+        return (name, ModalityClassifier(branch, columns[name]) if missing == "renormalize" else branch)
 
     if fusion in MODALITIES:
         return _modality_pipeline(fusion, features[fusion], columns[fusion], branch_classifier(probability))
@@ -107,31 +140,32 @@ def make_fusion_model(
             [(name, clone(features[name]), columns[name]) for name in MODALITIES],
             transformer_weights={"text": text_weight, "image": image_weight},
             sparse_threshold=1.0,
-            n_jobs=n_jobs,
         )
         return Pipeline([("features", combined), ("classifier", branch_classifier(probability))])
     if fusion == "vote":
         soft = voting == "soft"
-        branches = [
-            (name, _modality_pipeline(name, features[name], columns[name], branch_classifier(soft or probability)))
-            for name in MODALITIES
-        ]
-        return VotingClassifier(branches, voting=voting, weights=[text_weight, image_weight], n_jobs=n_jobs)
+        branches = [decision_branch(name, branch_classifier(soft or probability)) for name in MODALITIES]
+        vote = ModalityVotingClassifier if missing == "renormalize" else VotingClassifier
+        return vote(branches, voting=voting, weights=[text_weight, image_weight])
     if fusion == "stack":
-        branches = [
-            (name, _modality_pipeline(name, features[name], columns[name], clone(classifier)))
-            for name in MODALITIES
-        ]
-        return StackingClassifier(
-            branches, final_estimator=LogisticRegression(max_iter=1000), cv=cv, n_jobs=n_jobs
-        )
+        branches = [decision_branch(name, clone(classifier)) for name in MODALITIES]
+        meta_learner = LogisticRegression(max_iter=1000)
+        if missing == "renormalize":
+            # Abstaining branches give NaN scores: the meta-learner sees their mean and a flag.
+            imputer = SimpleImputer(strategy="mean", add_indicator=True, keep_empty_features=True)
+            meta_learner = Pipeline([("impute", imputer), ("logistic", meta_learner)])
+        return StackingClassifier(branches, final_estimator=meta_learner, cv=cv)
     raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
 
 
 def _stacking_contributions(model):
     """Share of the meta-learner's absolute coefficients that each modality carries."""
-    coef = np.abs(np.atleast_2d(model.final_estimator_.coef_))
-    n_meta = coef.shape[1]
+    meta_learner = model.final_estimator_
+    # With a missing-value imputer in front, its flag columns come after the scores.
+    n_meta = meta_learner.n_features_in_
+    if isinstance(meta_learner, Pipeline):
+        meta_learner = meta_learner[-1]
+    coef = np.abs(np.atleast_2d(meta_learner.coef_))[:, :n_meta]
     names = [name for name, est in zip(model.named_estimators_, model.estimators_) if est != "drop"]
     # Every base estimator contributes the same number of meta-features, in order.
     per_estimator = n_meta // len(names)

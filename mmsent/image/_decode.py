@@ -1,28 +1,38 @@
 """One decoding step for every image input: paths, bytes, PIL images, arrays."""
 
+import importlib.util
 import io
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, validate_params
+from joblib import effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_value_list, describe_rows, row_labels
+from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
 
 __all__ = ["ImageDecoder", "ImageDecodeError", "decode_image", "decode_images", "clear_image_cache"]
 
 _BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as viewers do
 _CACHE_BYTES = 512 * 2**20
-_cache = OrderedDict()  # (path, mtime_ns, file size, size) -> decoded array, least recent first
+_cache = OrderedDict()  # (path, mtime_ns, file size, size, backend, max_pixels) -> array, least recent first
 _cache_bytes = 0
 _cache_lock = threading.Lock()
+# Above this many pixels an image is refused before decoding: a tiny file can declare
+# a huge canvas (a "decompression bomb") and exhaust memory when decoded.
+MAX_PIXELS = 50_000_000
 
 
-class ImageDecodeError(ValueError):
-    """Raised when some rows of an image column cannot be decoded; lists all of them."""
+class ImageDecodeError(BadRowsError):
+    """Raised when some rows of an image column cannot be decoded; lists all of them in ``problems``."""
+
+    modality = "image"
 
 
 def clear_image_cache():
@@ -90,7 +100,47 @@ def _open(value):
     )
 
 
-def decode_image(value, size=(64, 64)):
+def _check_pixels(width, height, max_pixels):
+    if max_pixels is not None and width * height > max_pixels:
+        raise ValueError(
+            f"{width}x{height} = {width * height:,} pixels is more than "
+            f"max_pixels={max_pixels:,} (refused as a possible decompression bomb)"
+        )
+
+
+def _opencv_jpeg(value, size, max_pixels):
+    """Decode a JPEG file or bytes with OpenCV; None when the input is not a JPEG.
+
+    libjpeg-turbo decodes at 1/2, 1/4 or 1/8 scale directly (``IMREAD_REDUCED_*``),
+    the largest reduction that still covers ``size`` is used, EXIF orientation is
+    applied by OpenCV, and ``INTER_AREA`` resizes. About 1.4x PIL's speed here, and
+    OpenCV releases the GIL, so threads scale.
+    """
+    import cv2
+
+    if isinstance(value, (str, os.PathLike)):
+        with open(value, "rb") as handle:
+            data = handle.read()
+    else:
+        data = bytes(value)
+    if not data.startswith(b"\xff\xd8\xff"):
+        return None
+    with Image.open(io.BytesIO(data)) as header:  # reads the header only
+        width, height = header.size
+    _check_pixels(width, height, max_pixels)
+    reduction = next(
+        (k for k in (8, 4, 2) if size is not None and min(width, height) // k >= max(size)), 1
+    )
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags[reduction])
+    if bgr is None:
+        raise ValueError("OpenCV could not decode this JPEG")
+    if size is not None and (bgr.shape[1], bgr.shape[0]) != tuple(size):
+        bgr = cv2.resize(bgr, tuple(size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def decode_image(value, size=(64, 64), backend="pil", max_pixels=MAX_PIXELS):
     """Decode one image input to an RGB uint8 array of shape ``(height, width, 3)``.
 
     Parameters
@@ -98,7 +148,14 @@ def decode_image(value, size=(64, 64)):
     value : str, path-like, bytes, PIL.Image.Image or ndarray
         A file path, encoded file bytes, a PIL image, or an HxW / HxWxC uint8 array.
     size : tuple of int (width, height) or None, default=(64, 64)
-        Resize (bilinear, aspect ratio not kept) to this size; None keeps the original.
+        Resize (aspect ratio not kept) to this size; None keeps the original.
+    backend : {"pil", "opencv"}, default="pil"
+        ``"opencv"`` decodes JPEG files and bytes with OpenCV (faster; pixels differ
+        from PIL's by about 2 grey levels on average); everything else goes through
+        PIL either way.
+    max_pixels : int or None, default=50_000_000
+        Refuse images with more pixels than this (checked from the header, before
+        decoding). None disables the check; Pillow's own bomb limit still applies.
 
     Returns
     -------
@@ -111,8 +168,13 @@ def decode_image(value, size=(64, 64)):
     >>> decode_image(np.zeros((10, 20), dtype=np.uint8), size=(8, 4)).shape
     (4, 8, 3)
     """
+    if backend == "opencv" and isinstance(value, (str, os.PathLike, bytes, bytearray, memoryview)):
+        decoded = _opencv_jpeg(value, size, max_pixels)
+        if decoded is not None:
+            return decoded
     image = _open(value)
     try:
+        _check_pixels(image.width, image.height, max_pixels)
         if size is not None and getattr(image, "format", None) == "JPEG":
             image.draft("RGB", tuple(size))  # let libjpeg decode at a reduced scale: much faster
         rgb = _to_rgb(image)
@@ -124,36 +186,66 @@ def decode_image(value, size=(64, 64)):
             image.close()
 
 
-def _cache_key(value, size):
+def _cache_key(value, size, backend, max_pixels):
     if isinstance(value, (str, os.PathLike)):
         try:
             stat = os.stat(value)
         except OSError:
             return None
-        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size) if size else None)
+        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size), backend, max_pixels)
     return None
 
 
 def _describe(value):
     if isinstance(value, (str, os.PathLike)):
         return f"file {os.fspath(value)!r}"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{len(value)} bytes"
     return type(value).__name__
 
 
-def _is_missing(value):
-    return value is None or (isinstance(value, float) and np.isnan(value))
+def _failure(value, exc):
+    """Why one image input could not be decoded, in words."""
+    what = _describe(value)
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} does not exist"
+    if isinstance(exc, IsADirectoryError):
+        return f"{what} is a directory, not an image file"
+    if isinstance(exc, UnidentifiedImageError):
+        return f"{what} is not an image (empty, unknown format or corrupt header)"
+    return f"{what} could not be decoded: {type(exc).__name__}: {exc}"
+
+
+def _decode_or_explain(value, size, backend, max_pixels):
+    """(array, None) or (None, why): one row's outcome, safe to run in a thread."""
+    if is_missing(value):
+        return None, "no image (missing value)"
+    try:
+        return decode_image(value, size, backend, max_pixels), None
+    except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
+        return None, _failure(value, exc)
 
 
 @validate_params(
-    {"images": ["array-like"], "size": [tuple, list]}, prefer_skip_nested_validation=True
+    {
+        "images": ["array-like"],
+        "size": [tuple, list],
+        "backend": [StrOptions({"pil", "opencv"})],
+        "n_jobs": [Integral, None],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
 )
-def decode_images(images, size=(64, 64)):
+def decode_images(images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=MAX_PIXELS):
     """Decode a column of image inputs into one ``(n, height, width, 3)`` uint8 batch.
 
-    Every row is attempted; if any fail (missing file, corrupt data, missing value,
-    wrong type), one :class:`ImageDecodeError` lists all failing rows with their
-    index label and file, so a single bad row never hides the others. Decoded files
-    are kept in a bounded in-memory cache keyed by path, modification time and size.
+    Every row is attempted; if any fail (missing file, directory, corrupt or
+    truncated data, too many pixels, missing value, wrong type), one
+    :class:`ImageDecodeError` lists all failing rows with their index label and
+    file in its message and its ``problems``, so a single bad row never hides the
+    others. Decoded files
+    are kept in a bounded in-memory cache keyed by path, modification time, size
+    and backend.
 
     Parameters
     ----------
@@ -162,6 +254,13 @@ def decode_images(images, size=(64, 64)):
         bytes, PIL images or uint8 arrays.
     size : tuple of int (width, height), default=(64, 64)
         Common output size.
+    backend : {"pil", "opencv"}, default="pil"
+        Decoder for JPEG files and bytes, see :func:`decode_image`.
+    n_jobs : int, default=None
+        Decoding threads (``-1``: one per core). Decoders release the GIL, so
+        threads run in parallel without copying images between processes.
+    max_pixels : int or None, default=50_000_000
+        Pixel limit per image, see :func:`decode_image`.
 
     Returns
     -------
@@ -175,31 +274,42 @@ def decode_images(images, size=(64, 64)):
     (2, 16, 16, 3)
     """
     width, height = size
+    size = (int(width), int(height))
     values = as_value_list(images)
-    batch = np.empty((len(values), height, width, 3), dtype=np.uint8)
-    problems = []
-    for i, (row, value) in enumerate(zip(row_labels(images), values)):
-        if _is_missing(value):
-            problems.append((row, "no image (missing value)"))
-            continue
-        key = _cache_key(value, size)
+    batch = np.empty((len(values), size[1], size[0], 3), dtype=np.uint8)
+    keys = [_cache_key(value, size, backend, max_pixels) for value in values]
+    # Rows to decode, one per distinct file (posts often share a sticker or photo).
+    pending, duplicates = [], {}
+    for i, key in enumerate(keys):
         cached = _cache.get(key) if key is not None else None
         if cached is not None:
             batch[i] = cached
+        elif key is not None and key in duplicates:
+            duplicates[key].append(i)
+        else:
+            pending.append(i)
+            if key is not None:
+                duplicates[key] = []
+    workers = min(effective_n_jobs(n_jobs), max(len(pending), 1))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            outcomes = list(pool.map(lambda i: _decode_or_explain(values[i], size, backend, max_pixels), pending))
+    else:
+        outcomes = [_decode_or_explain(values[i], size, backend, max_pixels) for i in pending]
+    failures = []  # (position, why)
+    for i, (array, why) in zip(pending, outcomes):
+        same = duplicates.get(keys[i], []) if keys[i] is not None else []
+        if why is not None:
+            failures.extend((j, why) for j in [i, *same])
             continue
-        try:
-            batch[i] = decode_image(value, size)
-        except FileNotFoundError:
-            problems.append((row, f"{_describe(value)} does not exist"))
-            continue
-        except (UnidentifiedImageError, OSError, ValueError, TypeError, SyntaxError) as exc:
-            problems.append((row, f"{_describe(value)} could not be decoded: {exc}"))
-            continue
-        if key is not None:
-            _remember(key, batch[i].copy())
+        batch[[i, *same]] = array
+        if keys[i] is not None:
+            _remember(keys[i], array.copy())
+    labels = row_labels(images)
+    problems = [(labels[j], why) for j, why in sorted(failures)]
     if problems:
         raise ImageDecodeError(
-            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}"
+            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}", problems
         )
     return batch
 
@@ -216,6 +326,21 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
     ----------
     size : tuple of int (width, height), default=(64, 64)
         Output size in pixels.
+    backend : {"auto", "pil", "opencv"}, default="auto"
+        Decoder for JPEG files and bytes (see :func:`decode_image`). ``"auto"``
+        picks OpenCV when it is installed (the ``fast`` extra), else PIL. The choice
+        is made at ``fit`` and kept in ``backend_``, so a fitted model decodes the
+        same way at predict time, wherever it is loaded.
+    n_jobs : int, default=None
+        Decoding threads (``-1``: one per core).
+    max_pixels : int or None, default=50_000_000
+        Images with more pixels are refused (a clear per-row error) before they are
+        decoded, as possible decompression bombs.
+
+    Attributes
+    ----------
+    backend_ : str
+        The decoder used, ``"pil"`` or ``"opencv"``.
 
     Examples
     --------
@@ -225,25 +350,39 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
     (1, 32, 32, 3)
     """
 
-    _parameter_constraints = {"size": [tuple, list]}
+    _parameter_constraints = {
+        "size": [tuple, list],
+        "backend": [StrOptions({"auto", "pil", "opencv"})],
+        "n_jobs": [Integral, None],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+    }
 
-    def __init__(self, size=(64, 64)):
+    def __init__(self, size=(64, 64), backend="auto", n_jobs=None, max_pixels=MAX_PIXELS):
         self.size = size
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.max_pixels = max_pixels
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Check the parameters; nothing is learnt."""
-        self._validate_params()
+        """Check the parameters and choose the decoder; nothing else is learnt."""
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"size must be (width, height) in pixels, got {self.size!r}")
+        if self.backend == "auto":
+            self.backend_ = "opencv" if importlib.util.find_spec("cv2") is not None else "pil"
+        else:
+            self.backend_ = self.backend
         return self
 
     def transform(self, X):
         """Decode every row; raises :class:`ImageDecodeError` naming all bad rows."""
-        if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"size must be (width, height) in pixels, got {self.size!r}")
-        return decode_images(X, size=tuple(int(s) for s in self.size))
+        check_is_fitted(self)
+        return decode_images(
+            X, size=tuple(self.size), backend=self.backend_, n_jobs=self.n_jobs, max_pixels=self.max_pixels
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = False
         tags.input_tags.two_d_array = False
         return tags
 

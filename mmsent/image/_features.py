@@ -10,7 +10,7 @@ from ._hog import HOGTransformer
 __all__ = ["make_image_features"]
 
 
-def make_image_features(*, size=(64, 64), hog_weight=1.0, color_weight=1.0):
+def make_image_features(*, size=(64, 64), hog_weight=1.0, color_weight=1.0, n_jobs=None):
     """Build the default image branch: decode → (HOG ‖ HSV histogram) → L2 norm.
 
     Each image is decoded once; HOG and the colour histogram read the same batch.
@@ -23,6 +23,8 @@ def make_image_features(*, size=(64, 64), hog_weight=1.0, color_weight=1.0):
         Decoding size; tune it as ``decode__size``.
     hog_weight, color_weight : float, default=1.0
         Relative weights of the two descriptors (``features__transformer_weights``).
+    n_jobs : int, default=None
+        Threads for decoding and for HOG (``-1``: one per core).
 
     Returns
     -------
@@ -38,7 +40,8 @@ def make_image_features(*, size=(64, 64), hog_weight=1.0, color_weight=1.0):
     (2, 1892)
     """
     features = FeatureUnion(
-        [("hog", HOGTransformer()), ("color", ColorHistogram())],
+        [("hog", HOGTransformer(n_jobs=n_jobs)), ("color", ColorHistogram())],
         transformer_weights={"hog": hog_weight, "color": color_weight},
     )
-    return Pipeline([("decode", ImageDecoder(size=size)), ("features", features), ("normalize", Normalizer())])
+    decode = ImageDecoder(size=size, n_jobs=n_jobs)
+    return Pipeline([("decode", decode), ("features", features), ("normalize", Normalizer())])

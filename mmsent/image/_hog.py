@@ -1,9 +1,11 @@
 """Histogram of Oriented Gradients over a whole batch of images, in NumPy."""
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
+from joblib import effective_n_jobs
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -15,27 +17,34 @@ __all__ = ["HOGTransformer", "hog_batch"]
 
 _EPS = 1e-5  # skimage's block-normalisation epsilon
 _GRADIENT_RANGE = 511  # central differences of uint8 images lie in [-255, 255]
-_CHUNK = 256  # images per vectorised pass: bounds the temporary arrays to a few tens of MB
-
-
-@lru_cache(maxsize=1)
-def _magnitude_table():
-    g = np.arange(-255, 256, dtype=np.float64)
-    return np.hypot(g[:, None], g[None, :]).ravel()
+# Pixels per vectorised pass: keeps the int16/int32 temporaries (about 40 bytes a
+# pixel) within a few tens of MB, near the CPU caches; measured faster than
+# whole-batch passes at 128 px.
+_CHUNK_PIXELS = 2**19
 
 
 @lru_cache(maxsize=8)
 def _orientation_bin_table(orientations):
     """Bin of every (row gradient, column gradient) pair, as skimage assigns it.
 
-    Gradients of uint8 images are integers in [-255, 255], so a lookup table gives
-    the exact float64 orientation skimage computes, at the cost of a gather.
+    Gradients of uint8 images are integers in [-255, 255], so a 511 x 511 lookup
+    table gives exactly the bin of skimage's float64 ``arctan2`` orientation, at the
+    cost of one gather instead of an ``arctan2`` per pixel.
     """
     g = np.arange(-255, 256, dtype=np.float64)
     angle = np.rad2deg(np.arctan2(g[:, None], g[None, :])) % 180
     edges = (180.0 / orientations) * np.arange(orientations)
     bins = np.searchsorted(edges, angle.ravel(), side="right") - 1
-    return bins.astype(np.intp)
+    return bins.astype(np.uint8 if orientations <= 256 else np.intp)
+
+
+@lru_cache(maxsize=16)
+def _histogram_index(n, n_cell_rows, n_cell_cols, cell_rows, cell_cols, orientations):
+    """Flat histogram index of bin 0 for every pixel of every image in a chunk."""
+    rows = np.arange(n_cell_rows * cell_rows) // cell_rows
+    cols = np.arange(n_cell_cols * cell_cols) // cell_cols
+    cell = rows[:, None] * n_cell_cols + cols[None, :]
+    return (np.arange(n)[:, None, None] * (n_cell_rows * n_cell_cols) + cell) * orientations
 
 
 def _normalize_blocks(blocks, method):
@@ -51,42 +60,44 @@ def _normalize_blocks(blocks, method):
     return out
 
 
-def _dominant_gradients(images):
-    """Row and column central differences, keeping per pixel the strongest channel."""
-    pixels = images.astype(np.int16)
-    g_row = np.zeros_like(pixels)
-    g_col = np.zeros_like(pixels)
-    g_row[:, 1:-1] = pixels[:, 2:] - pixels[:, :-2]
-    g_col[:, :, 1:-1] = pixels[:, :, 2:] - pixels[:, :, :-2]
-    if pixels.shape[3] == 1:
-        return g_row[..., 0], g_col[..., 0]
-    strength = g_row.astype(np.int32) ** 2 + g_col.astype(np.int32) ** 2
-    channel = strength.argmax(axis=3)[..., None]  # first maximum, as skimage's argmax
-    return (
-        np.take_along_axis(g_row, channel, axis=3)[..., 0],
-        np.take_along_axis(g_col, channel, axis=3)[..., 0],
-    )
+def _dominant_gradients(images, height, width):
+    """Squared magnitude and table code of the strongest channel's gradient per pixel.
+
+    Central differences as skimage (zero on the border rows and columns), cropped to
+    ``height`` x ``width``; per pixel the channel of largest magnitude wins, the
+    first one on ties, as skimage's ``argmax``. Channels are processed as planes,
+    so every operation runs over contiguous memory.
+    """
+    planes = np.moveaxis(images, 3, 0).astype(np.int16)
+    g_row = np.zeros_like(planes)
+    g_col = np.zeros_like(planes)
+    g_row[:, :, 1:-1] = planes[:, :, 2:] - planes[:, :, :-2]
+    g_col[:, :, :, 1:-1] = planes[:, :, :, 2:] - planes[:, :, :, :-2]
+    g_row = g_row[:, :, :height, :width].astype(np.int32)
+    g_col = g_col[:, :, :height, :width].astype(np.int32)
+    strength = g_row * g_row + g_col * g_col
+    code = (g_row + 255) * _GRADIENT_RANGE + g_col + 255
+    best, best_code = strength[0], code[0]
+    for channel in range(1, len(planes)):
+        stronger = strength[channel] > best
+        best = np.where(stronger, strength[channel], best)
+        best_code = np.where(stronger, code[channel], best_code)
+    return best, best_code
 
 
 def _hog_chunk(images, orientations, cell, block, block_norm):
     n, height, width, _ = images.shape
     cell_rows, cell_cols = cell
     n_cell_rows, n_cell_cols = height // cell_rows, width // cell_cols
-    g_row, g_col = _dominant_gradients(images)
     # Pixels beyond the last whole cell are ignored, as in skimage.
-    g_row = g_row[:, : n_cell_rows * cell_rows, : n_cell_cols * cell_cols]
-    g_col = g_col[:, : n_cell_rows * cell_rows, : n_cell_cols * cell_cols]
-    code = (g_row.astype(np.intp) + 255) * _GRADIENT_RANGE + (g_col + 255)
-    magnitude = _magnitude_table()[code]
+    strength, code = _dominant_gradients(images, n_cell_rows * cell_rows, n_cell_cols * cell_cols)
+    magnitude = np.sqrt(strength, dtype=np.float64)
     orientation_bin = _orientation_bin_table(orientations)[code]
 
-    rows = np.arange(n_cell_rows * cell_rows) // cell_rows
-    cols = np.arange(n_cell_cols * cell_cols) // cell_cols
-    cell_index = rows[:, None] * n_cell_cols + cols[None, :]
-    n_cells = n_cell_rows * n_cell_cols
-    image_offset = np.arange(n)[:, None, None] * n_cells
-    flat = (image_offset + cell_index) * orientations + orientation_bin
-    histogram = np.bincount(flat.ravel(), weights=magnitude.ravel(), minlength=n * n_cells * orientations)
+    # One bincount builds every cell histogram of the chunk: each pixel adds its
+    # magnitude at (image, cell, bin).
+    index = _histogram_index(n, n_cell_rows, n_cell_cols, cell_rows, cell_cols, orientations) + orientation_bin
+    histogram = np.bincount(index.ravel(), weights=magnitude.ravel(), minlength=n * n_cell_rows * n_cell_cols * orientations)
     histogram = histogram.reshape(n, n_cell_rows, n_cell_cols, orientations) / (cell_rows * cell_cols)
 
     # Overlapping blocks of cells, ordered (block row, block col, cell row, cell col, bin).
@@ -96,7 +107,7 @@ def _hog_chunk(images, orientations, cell, block, block_norm):
 
 
 def hog_batch(
-    images, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys"
+    images, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys", n_jobs=None
 ):
     """HOG descriptors of a batch of uint8 images, equal to ``skimage.feature.hog``.
 
@@ -113,6 +124,9 @@ def hog_batch(
     pixels_per_cell : tuple of int, default=(8, 8)
     cells_per_block : tuple of int, default=(2, 2)
     block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default="L2-Hys"
+    n_jobs : int, default=None
+        Threads over chunks of the batch (``-1``: one per core). NumPy releases the
+        GIL in its array operations, so threads share the work without copies.
 
     Returns
     -------
@@ -137,10 +151,18 @@ def hog_batch(
             f"images of {images.shape[2]}x{images.shape[1]} px are too small for blocks of "
             f"{cells_per_block} cells of {pixels_per_cell} px"
         )
-    chunks = [
-        _hog_chunk(images[start : start + _CHUNK], orientations, pixels_per_cell, cells_per_block, block_norm)
-        for start in range(0, len(images), _CHUNK)
-    ]
+    chunk = max(1, _CHUNK_PIXELS // (images.shape[1] * images.shape[2]))
+    starts = range(0, len(images), chunk)
+
+    def describe(start):
+        return _hog_chunk(images[start : start + chunk], orientations, pixels_per_cell, cells_per_block, block_norm)
+
+    workers = min(effective_n_jobs(n_jobs), len(starts))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            chunks = list(pool.map(describe, starts))
+    else:
+        chunks = [describe(start) for start in starts]
     if not chunks:
         n_blocks = (n_cell_rows - cells_per_block[0] + 1) * (n_cell_cols - cells_per_block[1] + 1)
         return np.empty((0, n_blocks * cells_per_block[0] * cells_per_block[1] * orientations), np.float32)
@@ -163,6 +185,8 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         Resize the images to this size first. None uses them as given (normally
         at the size of the preceding :class:`ImageDecoder`); raw columns are then
         decoded at 64x64.
+    n_jobs : int, default=None
+        Threads over chunks of the batch (``-1``: one per core).
 
     Attributes
     ----------
@@ -184,21 +208,34 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         "cells_per_block": [tuple, list],
         "block_norm": [StrOptions({"L1", "L1-sqrt", "L2", "L2-Hys"})],
         "size": [tuple, list, None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
-        self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys", size=None
+        self,
+        orientations=9,
+        pixels_per_cell=(8, 8),
+        cells_per_block=(2, 2),
+        block_norm="L2-Hys",
+        size=None,
+        n_jobs=None,
     ):
         self.orientations = orientations
         self.pixels_per_cell = pixels_per_cell
         self.cells_per_block = cells_per_block
         self.block_norm = block_norm
         self.size = size
+        self.n_jobs = n_jobs
 
     def _compute(self, X):
         images = as_image_batch(X, self.size)
         return hog_batch(
-            images, self.orientations, tuple(self.pixels_per_cell), tuple(self.cells_per_block), self.block_norm
+            images,
+            self.orientations,
+            tuple(self.pixels_per_cell),
+            tuple(self.cells_per_block),
+            self.block_norm,
+            n_jobs=self.n_jobs,
         )
 
     def fit(self, X, y=None):

@@ -1,6 +1,18 @@
 """Text featurizers: jieba tokenization and TF-IDF for Chinese, English and mixed posts."""
 
-from ._features import TextCleaner, make_text_features
-from ._tokenizer import JiebaTokenizer, clear_token_cache
+from .._lazy import lazy_exports
 
-__all__ = ["JiebaTokenizer", "TextCleaner", "clear_token_cache", "make_text_features"]
+# Imported on first use, so that tokenizer worker processes can import the light
+# `mmsent.text._segment` without loading scikit-learn.
+_EXPORTS = {
+    "JiebaTokenizer": "._tokenizer",
+    "clear_token_cache": "._tokenizer",
+    "passthrough_tokens": "._tokenizer",
+    "TextCleaner": "._features",
+    "TextDecodeError": "._features",
+    "make_text_features": "._features",
+}
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

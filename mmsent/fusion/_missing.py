@@ -1,0 +1,322 @@
+"""Posts that lack a modality: impute its features, or leave it out of the vote."""
+
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context, clone
+from sklearn.ensemble import VotingClassifier
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from .._validation import missing_mask
+
+__all__ = ["ModalityClassifier", "ModalityImputer", "ModalityVotingClassifier"]
+
+
+def _rows(X, mask):
+    """The rows of X where ``mask`` holds; pandas objects keep their index labels (error messages name them)."""
+    return X if mask.all() else _safe_indexing(X, np.flatnonzero(mask), axis=0)
+
+
+class ModalityImputer(TransformerMixin, BaseEstimator):
+    """Featurize one modality's column; posts that lack it get a learnt stand-in and a flag.
+
+    The wrapped ``transformer`` only ever sees posts that have the modality (see
+    :func:`mmsent._validation.is_missing`: ``None``, NaN, blank strings). A post
+    without it gets the feature row ``fill_`` learnt in ``fit`` plus, with
+    ``add_indicator``, a last column set to 1, so that a linear classifier can
+    learn how much a missing image or text says. Used by ``concat`` fusion, by
+    unimodal models and, with ``missing="impute"``, by every branch.
+
+    Parameters
+    ----------
+    transformer : transformer
+        Column → features (cloned).
+    fill : {"auto", "mean", "zero"}, default="auto"
+        Stand-in row: the mean feature row of the training posts that had the
+        modality, or zeros. ``"auto"`` uses the mean for dense features and zeros
+        for sparse ones (a mean TF-IDF row would be dense: a sparse zero row is
+        what an empty post gives anyway).
+    add_indicator : bool, default=True
+        Append a "modality missing" column.
+
+    Attributes
+    ----------
+    transformer_ : transformer
+        Fitted on the posts that had the modality.
+    fill_ : ndarray of shape (n_features,)
+        The stand-in feature row.
+    sparse_output_ : bool
+        Whether ``transformer_`` gives sparse features (and so does this).
+    n_missing_fit_ : int
+        Posts without the modality seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from mmsent.fusion import ModalityImputer
+    >>> double = FunctionTransformer(lambda column: 2 * np.asarray(column, float).reshape(-1, 1))
+    >>> ModalityImputer(double).fit_transform([1.0, None, 3.0]).tolist()
+    [[2.0, 0.0], [4.0, 1.0], [6.0, 0.0]]
+    """
+
+    _parameter_constraints = {
+        "transformer": [HasMethods(["fit", "transform"])],
+        "fill": [StrOptions({"auto", "mean", "zero"})],
+        "add_indicator": ["boolean"],
+    }
+
+    def __init__(self, transformer, *, fill="auto", add_indicator=True):
+        self.transformer = transformer
+        self.fill = fill
+        self.add_indicator = add_indicator
+
+    def fit(self, X, y=None):
+        """Fit the transformer on the posts that have the modality; learn the stand-in row."""
+        self.fit_transform(X, y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit_transform(self, X, y=None):
+        """Fit, then return the features of every post (stand-ins for those lacking the modality)."""
+        present = ~missing_mask(X)
+        if not present.any():
+            raise ValueError(
+                f"all {len(present)} posts lack this modality: there is nothing to learn its features from"
+            )
+        self.transformer_ = clone(self.transformer)
+        features = self.transformer_.fit_transform(_rows(X, present), None if y is None else _rows(y, present))
+        self.sparse_output_ = sp.issparse(features)
+        mean = self.fill == "mean" or (self.fill == "auto" and not self.sparse_output_)
+        self.fill_ = np.asarray(features.mean(axis=0), dtype=float).ravel() if mean else np.zeros(features.shape[1])
+        self.n_missing_fit_ = int((~present).sum())
+        return self._assemble(features, present)
+
+    def transform(self, X):
+        """Features of every post; posts lacking the modality get ``fill_`` (and the flag)."""
+        check_is_fitted(self)
+        present = ~missing_mask(X)
+        features = self.transformer_.transform(_rows(X, present)) if present.any() else None
+        return self._assemble(features, present)
+
+    def _assemble(self, features, present):
+        n_missing = int((~present).sum())
+        dtype = float if features is None else features.dtype
+        if self.sparse_output_:
+            stand_ins = sp.csr_matrix(np.tile(self.fill_.astype(dtype), (n_missing, 1)))
+            blocks = [block for block in (features, stand_ins) if block is not None]
+            # Present rows first, then stand-ins; reorder back to the posts' order.
+            order = np.concatenate([np.flatnonzero(present), np.flatnonzero(~present)])
+            out = sp.vstack(blocks, format="csr")[np.argsort(order)]
+        else:
+            out = np.tile(self.fill_.astype(dtype), (len(present), 1))
+            if features is not None:
+                out[present] = features
+        if not self.add_indicator:
+            return out
+        flag = (~present).astype(dtype).reshape(-1, 1)
+        return sp.hstack([out, sp.csr_matrix(flag)], format="csr") if self.sparse_output_ else np.hstack([out, flag])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _estimator_has(method):
+    """``available_if`` check: does the (fitted, else given) estimator have ``method``?"""
+
+    def check(self):
+        return hasattr(getattr(self, "estimator_", self.estimator), method)
+
+    return check
+
+
+class ModalityClassifier(ClassifierMixin, BaseEstimator):
+    """One modality's classifier that abstains on posts lacking the modality.
+
+    The wrapped ``estimator`` (a branch reading ``column`` from ``X``) is fitted
+    on the posts that have the modality only, so absent images never teach it
+    anything. On posts without it, ``predict_proba`` and ``decision_function``
+    return NaN rows — :class:`ModalityVotingClassifier` leaves them out of the
+    vote, and stacking's meta-learner imputes them — and ``predict`` returns the
+    most frequent class seen in ``fit``.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Reads ``X`` (a frame of posts) and classifies it.
+    column : str or int
+        Column of ``X`` holding the modality (by name, or position as in
+        ``ColumnTransformer``).
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        Fitted on the posts that had the modality.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    majority_class_index_ : int
+        Index in ``classes_`` of the most frequent class in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.compose import make_column_transformer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from mmsent.fusion import ModalityClassifier
+    >>> X = pd.DataFrame({"score": [0.0, 1.0, 0.1, 0.9, None]})
+    >>> branch = make_pipeline(make_column_transformer(("passthrough", ["score"])), LogisticRegression())
+    >>> clf = ModalityClassifier(branch, "score").fit(X, ["neg", "pos", "neg", "pos", "pos"])
+    >>> clf.present(X).tolist()
+    [True, True, True, True, False]
+    >>> np.isnan(clf.predict_proba(X)[4]).all()
+    np.True_
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "column": [str, Integral],
+    }
+
+    def __init__(self, estimator, column):
+        self.estimator = estimator
+        self.column = column
+
+    def present(self, X):
+        """Boolean mask of the posts in ``X`` that have the modality."""
+        return ~missing_mask(_safe_indexing(X, self.column, axis=1))
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit ``estimator`` on the posts that have the modality."""
+        y = column_or_1d(y)
+        present = self.present(X)
+        self.classes_, counts = np.unique(y, return_counts=True)
+        if not present.any():
+            raise ValueError(f"no post has a value in column {self.column!r}: this modality cannot be learnt")
+        covered = np.unique(y[present])
+        if len(covered) != len(self.classes_):
+            raise ValueError(
+                f"the posts with a value in column {self.column!r} cover classes {covered.tolist()} only, "
+                f"of {self.classes_.tolist()}: too few posts have this modality to learn it"
+            )
+        self.estimator_ = clone(self.estimator).fit(_rows(X, present), y[present])
+        self.majority_class_index_ = int(np.argmax(counts))
+        return self
+
+    def _scores(self, X, method):
+        present = self.present(X)
+        if not present.any():
+            n_columns = () if method == "decision_function" and len(self.classes_) == 2 else (len(self.classes_),)
+            return np.full((len(present), *n_columns), np.nan)
+        scores = getattr(self.estimator_, method)(_rows(X, present))
+        out = np.full((len(present), *scores.shape[1:]), np.nan)
+        out[present] = scores
+        return out
+
+    def predict(self, X):
+        """Labels; posts lacking the modality get the most frequent class of ``fit``."""
+        check_is_fitted(self)
+        present = self.present(X)
+        out = np.repeat(self.classes_[[self.majority_class_index_]], len(present))
+        if present.any():
+            out[present] = self.estimator_.predict(_rows(X, present))
+        return out
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities; NaN rows for posts lacking the modality."""
+        check_is_fitted(self)
+        return self._scores(X, "predict_proba")
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Confidence scores; NaN for posts lacking the modality."""
+        check_is_fitted(self)
+        return self._scores(X, "decision_function")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _soft_voting(self):
+    return self.voting == "soft"
+
+
+class ModalityVotingClassifier(VotingClassifier):
+    """Voting in which a post's missing modalities abstain and the others' weights are renormalised.
+
+    A ``VotingClassifier`` of :class:`ModalityClassifier` estimators. For each
+    post, only the estimators whose modality it has vote, with their weights
+    rescaled to sum to one: a post without an image is classified by its text
+    alone. A post lacking every modality gets the class frequencies seen in
+    ``fit``. Parameters are those of ``VotingClassifier``.
+
+    Attributes
+    ----------
+    class_prior_ : ndarray of shape (n_classes,)
+        Class frequencies in ``fit``: the answer for posts with no modality.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.compose import make_column_transformer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from mmsent.fusion import ModalityClassifier, ModalityVotingClassifier
+    >>> def branch(column):
+    ...     reader = make_column_transformer(("passthrough", [column]))
+    ...     return ModalityClassifier(make_pipeline(reader, LogisticRegression()), column)
+    >>> X = pd.DataFrame({"a": [0.0, 1.0, 0.0, 1.0], "b": [1.0, 0.0, 1.0, None]})
+    >>> vote = ModalityVotingClassifier([("a", branch("a")), ("b", branch("b"))], voting="soft")
+    >>> vote.fit(X, [0, 1, 0, 1]).predict(X).tolist()
+    [0, 1, 0, 1]
+    """
+
+    def fit(self, X, y, **fit_params):
+        """Fit every estimator (each on the posts that have its modality)."""
+        super().fit(X, y, **fit_params)
+        self.class_prior_ = np.bincount(self.le_.transform(column_or_1d(y)), minlength=len(self.classes_)) / len(y)
+        return self
+
+    def _row_weights(self, X):
+        """``(n_estimators, n_posts)``: each estimator's weight, zero where the post lacks its modality."""
+        weights = np.ones(len(self.estimators_)) if self.weights is None else np.asarray(
+            [w for (_, est), w in zip(self.estimators, self.weights) if est != "drop"], dtype=float
+        )
+        return weights[:, None] * np.array([est.present(X) for est in self.estimators_], dtype=float)
+
+    def _renormalised(self, votes, weights):
+        """Weighted mean over the estimators present: ``votes`` is ``(n_estimators, n_posts, n_classes)``."""
+        total = weights.sum(axis=0)
+        mixed = np.einsum("mn,mnk->nk", weights, np.nan_to_num(votes))
+        return np.where(total[:, None] > 0, mixed / np.where(total > 0, total, 1.0)[:, None], self.class_prior_)
+
+    @available_if(_soft_voting)
+    def predict_proba(self, X):
+        """Average of the present modalities' probabilities, renormalised per post."""
+        check_is_fitted(self)
+        probas = np.asarray([est.predict_proba(X) for est in self.estimators_])
+        return self._renormalised(probas, self._row_weights(X))
+
+    def predict(self, X):
+        """Labels: soft or hard vote of the modalities each post has."""
+        check_is_fitted(self)
+        if self.voting == "soft":
+            winners = np.argmax(self.predict_proba(X), axis=1)
+        else:
+            labels = np.asarray([est.predict(X) for est in self.estimators_])  # encoded labels
+            ballots = np.eye(len(self.classes_))[labels]  # (n_estimators, n_posts, n_classes)
+            winners = np.argmax(self._renormalised(ballots, self._row_weights(X)), axis=1)
+        return self.le_.inverse_transform(winners)

@@ -1,0 +1,248 @@
+"""Hostile and broken input, generated here: each gets a clear error naming the row and file, or a documented fallback."""
+
+import io
+import os
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mmsent import MultimodalSentimentClassifier
+from mmsent.cli import main
+from mmsent.image import ImageDecodeError, decode_image, decode_images, make_image_features
+from mmsent.text import TextCleaner, TextDecodeError
+
+from .conftest import synthetic_posts
+
+
+def encoded(image, fmt, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_header(width, height):
+    """A valid PNG that declares a ``width`` x ``height`` canvas in a few dozen bytes: a decompression bomb."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+
+
+NOISE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8))
+JPEG, PNG = encoded(NOISE, "JPEG"), encoded(NOISE, "PNG")
+
+
+def write(folder, name, content):
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
+# Each broken file: how to make it, and what the error says about it.
+BROKEN_FILES = {
+    "truncated-jpeg": (lambda d: write(d, "half.jpg", JPEG[: len(JPEG) // 2]), "image file is truncated"),
+    "truncated-png": (lambda d: write(d, "half.png", PNG[: len(PNG) // 2]), "image file is truncated"),
+    "corrupt-jpeg": (lambda d: write(d, "scrambled.jpg", JPEG[:20] + bytes(200) + JPEG[220:]), "is not an image"),
+    "corrupt-png": (lambda d: write(d, "scrambled.png", PNG[:40] + bytes(50) + PNG[90:]), "is not an image"),
+    "zero-byte-file": (lambda d: write(d, "empty.jpg", b""), "is not an image"),
+    "text-named-jpg": (lambda d: write(d, "notes.jpg", b"shopping list: eggs\n"), "is not an image"),
+    "directory": (lambda d: (d / "folder.jpg").mkdir() or d / "folder.jpg", "is a directory"),
+    "missing-path": (lambda d: d / "gone.jpg", "does not exist"),
+    "symlink-loop": (
+        lambda d: os.symlink(d / "loop_b.jpg", d / "loop_a.jpg") or os.symlink(d / "loop_a.jpg", d / "loop_b.jpg")
+        or d / "loop_a.jpg",
+        "symbolic links",
+    ),
+    "decompression-bomb": (lambda d: write(d, "bomb.png", png_header(10_000, 6_000)), "max_pixels=50,000,000"),
+    "huge-bomb": (lambda d: write(d, "huge.png", png_header(100_000, 100_000)), "decompression bomb"),
+}
+
+
+@pytest.mark.parametrize("kind", BROKEN_FILES)
+def test_broken_image_file_is_named_with_its_row(kind, tmp_path):
+    make, says = BROKEN_FILES[kind]
+    path = make(tmp_path)
+    good = write(tmp_path, "good.png", PNG)
+    with pytest.raises(ImageDecodeError) as info:
+        decode_images(pd.Series([good, str(path)], index=["ok", "bad"]))
+    message = str(info.value)
+    assert message.startswith("1 of 2 images could not be read")
+    assert f"row 'bad': file {str(path)!r}" in message and says in message, message
+    assert "row 'ok'" not in message
+    assert info.value.problems[0][0] == "bad"
+
+
+def test_pixel_limit_is_a_parameter(tmp_path):
+    big = write(tmp_path, "big.png", encoded(Image.new("RGB", (200, 100)), "PNG"))
+    assert decode_image(big, max_pixels=20_000).shape == (64, 64, 3)
+    with pytest.raises(ValueError, match=r"200x100 = 20,000 pixels is more than max_pixels=19,999"):
+        decode_image(big, max_pixels=19_999)
+    with pytest.raises(OSError, match="truncated"):  # no limit: Pillow reads on, and finds no pixel data
+        decode_image(png_header(10_000, 6_000), max_pixels=None)
+
+
+def solid(mode, value, size=(8, 8)):
+    return Image.new(mode, size, value)
+
+
+# Odd but valid images, and the RGB colour each should decode to.
+ODD_IMAGES = {
+    "cmyk-jpeg": (encoded(solid("CMYK", (0, 255, 255, 0)), "JPEG", quality=100), (255, 0, 0)),
+    "16-bit-png": (encoded(Image.fromarray(np.full((8, 8), 65535, np.uint16)), "PNG"), (255, 255, 255)),
+    "palette-png": (encoded(solid("RGB", (0, 0, 255)).convert("P"), "PNG"), (0, 0, 255)),
+    "1-bit-png": (encoded(solid("1", 1), "PNG"), (255, 255, 255)),
+    "alpha-png": (encoded(solid("RGBA", (0, 0, 0, 0)), "PNG"), (255, 255, 255)),  # transparent: over white
+    "1x1-png": (encoded(solid("RGB", (0, 255, 0), (1, 1)), "PNG"), (0, 255, 0)),
+    "20000x5-png": (encoded(solid("RGB", (0, 255, 0), (20_000, 5)), "PNG"), (0, 255, 0)),
+}
+
+
+@pytest.mark.parametrize("kind", ODD_IMAGES)
+def test_odd_valid_images_decode_to_rgb(kind):
+    data, colour = ODD_IMAGES[kind]
+    pixels = decode_images([data]).reshape(-1, 3)
+    assert np.abs(pixels.astype(int) - colour).max() <= 3, pixels[:2]
+
+
+def test_animated_gif_uses_its_first_frame():
+    frames = [solid("RGB", (255, 0, 0)), solid("RGB", (0, 0, 255))]
+    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    assert decode_images([data])[0, 0, 0].tolist() == [255, 0, 0]
+
+
+# -- text ---------------------------------------------------------------------------------
+
+GBK = "好评，质量很好".encode("gbk")
+MIXED = "好".encode("utf-8") + "差".encode("gbk")
+
+
+@pytest.mark.parametrize("kind, value", [("gbk-bytes", GBK), ("mixed-encoding", MIXED), ("binary", b"\xff\xfe\x00")])
+def test_text_bytes_that_are_not_utf8_are_named_or_decoded_by_the_fallback_chain(kind, value):
+    with pytest.raises(TextDecodeError, match=r"row 'p': text bytes .* are not valid utf-8"):
+        TextCleaner().fit_transform(pd.Series(["ok", value], index=["o", "p"]))
+    decoded = TextCleaner(encodings=("utf-8", "gbk", "latin-1")).fit_transform([value])[0]
+    assert isinstance(decoded, str) and decoded
+    if kind == "gbk-bytes":
+        assert decoded == "好评，质量很好"
+
+
+def test_megabyte_text_is_cut_to_max_chars():
+    huge = "很好 great " * 110_000
+    assert len(huge.encode("utf-8")) > 1_000_000
+    assert TextCleaner().fit_transform([huge]) == [huge[:20_000]]
+    assert TextCleaner(max_chars=None).fit_transform([huge]) == [huge]
+
+
+# -- the classifier: bad cells, bad columns -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = synthetic_posts(n=80, seed=0)
+    return MultimodalSentimentClassifier(image_features=make_image_features(size=(16, 16))).fit(X, y), X
+
+
+def test_empty_and_whitespace_text_is_a_post_without_text(fitted):
+    clf, X = fitted
+    posts = X.head(3).assign(text=["", "  \t\n", None])
+    assert clf.predict(posts).tolist() == [clf.predict(X.head(3).assign(text=None)).tolist()[i] for i in range(3)]
+
+
+def test_numbers_in_the_text_column_are_named(fitted):
+    clf, X = fitted
+    posts = X.head(4).astype({"text": object})
+    posts.loc[1, "text"] = 42
+    posts.loc[2, "text"] = np.nan  # missing, not an error
+    with pytest.raises(TextDecodeError, match=r"1 rows have unusable text:\n  row 1: text must be str, got int 42"):
+        clf.predict(posts)
+
+
+def test_wrong_or_missing_columns_are_named(fitted):
+    clf, X = fitted
+    with pytest.raises(ValueError, match=r"X has no column 'image' .* its columns are \['text', 'photo'\]"):
+        clf.predict(X.rename(columns={"image": "photo"}))
+    with pytest.raises(ValueError, match="on_error"):
+        clf.predict_robust(X, on_error="ignore")
+
+
+def test_one_percent_bad_rows_in_ten_thousand_lose_no_good_row(fitted, tmp_path):
+    clf, X = fitted
+    n = 10_000
+    posts = X.sample(n, replace=True, random_state=0).reset_index(drop=True).astype(object)
+    posts.index = [f"post{i}" for i in range(n)]
+    bad = np.random.default_rng(1).choice(n, 100, replace=False)
+    kinds = [b"not an image", str(tmp_path / "gone.jpg"), PNG[:100], 42, GBK]
+    for k, position in enumerate(bad):
+        column = "text" if isinstance(kinds[k % 5], int) or kinds[k % 5] is GBK else "image"
+        posts.iloc[position, posts.columns.get_loc(column)] = kinds[k % 5]
+    good = np.setdiff1d(np.arange(n), bad)
+
+    labels, errors = clf.predict_robust(posts, on_error="skip")
+    assert labels.index.tolist() == posts.index[good].tolist()
+    assert labels.tolist() == clf.predict(posts.iloc[good]).tolist()
+    assert [e.row for e in errors] == posts.index[np.sort(bad)].tolist()
+    assert {e.column for e in errors} == {"text", "image"}
+
+    imputed, errors_again = clf.predict_robust(posts, on_error="impute")
+    assert errors_again == errors and len(imputed) == n
+    assert imputed.iloc[good].tolist() == labels.tolist()
+    cleaned = posts.iloc[bad].copy()
+    for error in errors:
+        cleaned.loc[error.row, error.column] = None
+    assert imputed.loc[cleaned.index].tolist() == clf.predict(cleaned).tolist()
+
+    with pytest.raises(ValueError, match="rows have unusable text"):
+        clf.predict_robust(posts, on_error="raise")
+
+
+def test_robust_probabilities_and_an_all_bad_batch(fitted):
+    clf = MultimodalSentimentClassifier(fusion="vote", image_features=make_image_features(size=(16, 16)))
+    X, y = synthetic_posts(n=80, seed=0)
+    clf.fit(X, y)
+    posts = X.head(3).astype({"image": object})
+    posts.loc[1, "image"] = b"junk"
+    proba, errors = clf.predict_robust(posts, on_error="skip", method="predict_proba")
+    assert proba.index.tolist() == [0, 2] and proba.columns.tolist() == ["negative", "positive"]
+    assert np.allclose(proba.to_numpy(), clf.predict_proba(posts.loc[[0, 2]]))
+    assert [(e.row, e.column) for e in errors] == [(1, "image")] and "4 bytes is not an image" in errors[0].message
+    nothing, errors = clf.predict_robust(posts.loc[[1]], on_error="skip")
+    assert nothing.empty and len(errors) == 1
+
+
+def test_cli_predict_on_error(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    X, y = synthetic_posts(n=40, seed=0)
+    rows = []
+    for i, (text, image, label) in enumerate(zip(X["text"], X["image"], y)):
+        Image.fromarray(image).save(tmp_path / f"imgs/{i}.png")
+        rows.append({"text": text, "image": f"imgs/{i}.png", "label": label})
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    write(tmp_path / "imgs", "broken.png", PNG[:50])
+    test = pd.DataFrame(rows[:5]).assign(image=["imgs/0.png", "imgs/broken.png", "imgs/gone.png", "", "imgs/4.png"])
+    test.to_csv(tmp_path / "test.csv", index=False)
+    model, out = tmp_path / "m.joblib", tmp_path / "preds.csv"
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--out", str(model)]) == 0
+    capsys.readouterr()
+    predict = ["predict", "--model", str(model), "--data", str(tmp_path / "test.csv"), "--out", str(out)]
+
+    assert main([*predict, "--on-error", "skip"]) == 0
+    printed = capsys.readouterr()
+    assert "wrote 3 predictions" in printed.out
+    assert "2 bad input(s), skipped:" in printed.err
+    assert "row 1 (image): file" in printed.err and "broken.png" in printed.err
+    assert "row 2 (image): file" in printed.err and "gone.png' does not exist" in printed.err
+    assert pd.read_csv(out)["prediction"].isna().tolist() == [False, True, True, False, False]  # row 3: no image
+
+    assert main([*predict, "--on-error", "impute"]) == 0
+    assert "predicted without the bad modality" in capsys.readouterr().err
+    assert pd.read_csv(out)["prediction"].notna().all()
+
+    assert main([*predict, "--on-error", "raise"]) == 2
+    assert "gone.png" in capsys.readouterr().err

@@ -1,0 +1,207 @@
+"""Posts that lack their image or their text: impute, renormalise, or refuse."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mmsent import MultimodalSentimentClassifier
+from mmsent._validation import is_missing, missing_mask
+from mmsent.fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier, make_fusion_model
+from mmsent.image import decode_images, make_image_features
+from mmsent.text import TextCleaner, make_text_features
+
+from .conftest import synthetic_posts
+
+MISSING_VALUES = [None, np.nan, np.float32("nan"), pd.NA, "", "   \n"]
+
+
+def without_images(X, fraction, seed=0):
+    """X with the image of a random ``fraction`` of posts set to None."""
+    X = X.astype({"image": object})
+    n_missing = int(round(fraction * len(X)))
+    gone = np.random.default_rng(seed).choice(len(X), n_missing, replace=False)
+    X.loc[X.index[gone], "image"] = None
+    return X
+
+
+def strict(column):
+    """A featurizer that fails on any missing value: proves the wrapper never passes one on."""
+    values = list(column)
+    assert not any(is_missing(v) for v in values), values
+    return np.asarray(values, dtype=float).reshape(-1, 1)
+
+
+# -- one definition of "missing" -----------------------------------------------------
+
+
+def test_one_definition_of_missing_for_every_modality():
+    assert [is_missing(v) for v in MISSING_VALUES] == [True] * len(MISSING_VALUES)
+    assert not any(is_missing(v) for v in ["好", b"", 0, 0.0, np.zeros((2, 2), np.uint8)])
+    assert missing_mask(pd.Series(["a", None, " "])).tolist() == [False, True, True]
+    # The image decoder and the text cleaner agree with it.
+    with pytest.raises(ValueError) as info:
+        decode_images(pd.Series(MISSING_VALUES, dtype=object))
+    assert str(info.value).count("no image (missing value)") == len(MISSING_VALUES)
+    assert TextCleaner().fit_transform(pd.Series([None, np.nan, pd.NA], dtype=object)) == ["", "", ""]
+
+
+# -- ModalityImputer ------------------------------------------------------------------
+
+
+def test_imputer_fills_dense_features_with_the_learnt_mean_and_flags_them():
+    imputer = ModalityImputer(FunctionTransformer(strict))
+    out = imputer.fit_transform(pd.Series([1.0, None, 5.0, ""], dtype=object))
+    assert out.tolist() == [[1.0, 0.0], [3.0, 1.0], [5.0, 0.0], [3.0, 1.0]]
+    assert imputer.fill_.tolist() == [3.0] and imputer.n_missing_fit_ == 2
+    # At predict time too, including a batch where every post lacks the modality.
+    assert imputer.transform([None, None]).tolist() == [[3.0, 1.0], [3.0, 1.0]]
+    assert ModalityImputer(FunctionTransformer(strict), add_indicator=False).fit_transform([2.0, None]).tolist() == [
+        [2.0],
+        [2.0],
+    ]
+
+
+def test_imputer_keeps_text_sparse_with_an_empty_document_as_stand_in():
+    imputer = ModalityImputer(make_text_features())
+    texts = pd.Series(["很 好", None, "很 差", "  "], dtype=object)
+    out = imputer.fit_transform(texts)
+    assert sp.issparse(out) and out.shape == (4, 5 + 1)
+    dense = out.toarray()
+    assert dense[[1, 3], :-1].sum() == 0 and dense[:, -1].tolist() == [0, 1, 0, 1]
+    assert np.allclose(dense[[0, 2], :-1], make_text_features().fit_transform(["很 好", "很 差"]).toarray())
+    mean = ModalityImputer(make_text_features(), fill="mean").fit(texts)
+    assert mean.transform([None]).toarray()[0, :-1] == pytest.approx(mean.fill_)
+
+
+def test_imputer_refuses_to_learn_from_nothing():
+    with pytest.raises(ValueError, match="all 2 posts lack this modality"):
+        ModalityImputer(FunctionTransformer(strict)).fit([None, ""])
+
+
+# -- decision level -------------------------------------------------------------------
+
+
+def _branch(column):
+    reader = make_column_transformer((FunctionTransformer(strict), column))
+    return ModalityClassifier(make_pipeline(reader, LogisticRegression()), column)
+
+
+def test_modality_classifier_learns_from_present_posts_and_abstains_on_the_others():
+    X = pd.DataFrame({"a": [0.0, 1.0, 0.2, 0.8, None, None]})
+    y = ["neg", "pos", "neg", "pos", "neg", "neg"]
+    clf = _branch("a").fit(X, y)  # `strict` would fail if a missing post reached the branch
+    assert clf.classes_.tolist() == ["neg", "pos"]
+    proba = clf.predict_proba(X)
+    assert np.isnan(proba[4:]).all() and not np.isnan(proba[:4]).any()
+    assert np.isnan(clf.decision_function(X)[4:]).all()
+    assert clf.predict(X).tolist()[:4] == ["neg", "pos", "neg", "pos"]
+    assert clf.predict(X).tolist()[4:] == ["neg", "neg"]  # most frequent class in fit
+    with pytest.raises(ValueError, match="cover classes \\['neg'\\] only"):
+        _branch("a").fit(X, ["neg", "neg", "neg", "neg", "pos", "pos"])
+
+
+@pytest.mark.parametrize("voting", ["soft", "hard"])
+def test_voting_renormalises_over_the_modalities_present(voting):
+    X = pd.DataFrame({"a": [0.0, 1.0, 0.1, 0.9, 0.2, 0.8], "b": [1.0, 0.0, 0.9, 0.1, 0.7, 0.3]})
+    y = [0, 1, 0, 1, 0, 1]
+    vote = ModalityVotingClassifier([("a", _branch("a")), ("b", _branch("b"))], voting=voting, weights=[1, 3])
+    vote.fit(X, y)
+    posts = pd.DataFrame({"a": [0.0, None, None], "b": [None, 0.0, None]})
+    a_alone = vote.named_estimators_["a"].predict(posts.iloc[:1])
+    b_alone = vote.named_estimators_["b"].predict(posts.iloc[1:2])
+    assert vote.predict(posts)[:2].tolist() == [a_alone[0], b_alone[0]] == [0, 1]
+    if voting == "soft":
+        proba = vote.predict_proba(posts)
+        assert np.allclose(proba[0], vote.named_estimators_["a"].predict_proba(posts.iloc[:1])[0])
+        assert np.allclose(proba[2], vote.class_prior_) and np.allclose(proba.sum(axis=1), 1)
+
+
+def test_renormalize_needs_decision_level_fusion(posts):
+    X, y = posts
+    with pytest.raises(ValueError, match="missing='renormalize' .* fusion='concat'"):
+        MultimodalSentimentClassifier(fusion="concat", missing="renormalize").fit(X, y)
+    with pytest.raises(ValueError, match="missing must be one of"):
+        make_fusion_model(
+            "vote", text_features=None, image_features=None, classifier=LogisticRegression(), missing="drop"
+        )
+
+
+# -- the classifier -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, y = synthetic_posts(n=400, seed=4)
+    X_test, y_test = synthetic_posts(n=400, seed=5)
+    return X, y, X_test, y_test
+
+
+@pytest.fixture(scope="module")
+def text_only_score(split):
+    X, y, X_test, y_test = split
+    return MultimodalSentimentClassifier(fusion="text").fit(X, y).score(X_test, y_test)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "vote", "stack"])
+def test_accuracy_moves_smoothly_from_fused_to_text_only_as_images_go_missing(fusion, split, text_only_score):
+    X, y, X_test, y_test = split
+    clf = MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y)
+    curve = [clf.score(without_images(X_test, fraction), y_test) for fraction in (0.0, 0.1, 0.5, 1.0)]
+    assert curve[0] == clf.score(X_test, y_test)
+    assert curve[0] > text_only_score  # fusion helps here, so there is a slope to follow
+    assert abs(curve[-1] - text_only_score) <= 0.05, (curve, text_only_score)
+    for before, after in zip(curve, curve[1:]):  # no cliff, no jump up (a little sampling noise allowed)
+        assert after <= before + 0.02 and before - after <= 0.6 * (curve[0] - text_only_score) + 0.04, curve
+
+
+def test_vote_without_images_is_exactly_its_text_branch(split):
+    X, y, X_test, _ = split
+    clf = MultimodalSentimentClassifier(fusion="vote").fit(X, y)
+    text_branch = clf.model_.named_estimators_["text"]
+    no_images = without_images(X_test, 1.0)
+    assert np.allclose(clf.predict_proba(no_images), text_branch.predict_proba(X_test))
+
+
+@pytest.mark.parametrize(
+    "fusion, missing",
+    [("concat", "auto"), ("vote", "auto"), ("stack", "auto"), ("vote", "impute"), ("text", "auto"), ("image", "auto")],
+)
+def test_posts_lacking_a_modality_are_usable_in_fit_and_predict(fusion, missing, split):
+    X, y, X_test, y_test = split
+    X = without_images(X, 0.3, seed=1).astype({"text": object})
+    X.loc[X.index[::5], "text"] = np.nan  # 20% without text, some without either
+    clf = MultimodalSentimentClassifier(fusion=fusion, missing=missing, cv=3).fit(X, y)
+    assert clf.score(X_test, y_test) > 0.7
+    both_gone = X_test.head(3).assign(text=[None, "", np.nan], image=[None, "", np.nan])
+    assert len(clf.predict(both_gone)) == 3
+
+
+def test_missing_error_names_every_row_that_lacks_a_modality(posts):
+    X, y = posts
+    X = X.astype({"text": object, "image": object})
+    X.loc[3, "image"] = None
+    X.loc[8, "text"] = "  "
+    clf = MultimodalSentimentClassifier(missing="error")
+    with pytest.raises(ValueError, match="missing='error' and 2 posts lack a modality") as info:
+        clf.fit(X, y)
+    assert "row 8: no text (column 'text'" in str(info.value)
+    assert "row 3: no image (column 'image'" in str(info.value)
+    clf.fit(X.drop(index=[3, 8]), np.delete(y, [3, 8]))
+    with pytest.raises(ValueError, match="row 3: no image"):
+        clf.predict(X)
+    # Text-only models do not care about the image column.
+    MultimodalSentimentClassifier(fusion="text", missing="error").fit(X.drop(index=[8]), np.delete(y, 8))
+
+
+def test_image_features_of_the_default_branch_are_imputed_with_their_mean(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier(image_features=make_image_features(size=(32, 32))).fit(X, y)
+    imputer = clf.model_.named_steps["features"].named_transformers_["image"]
+    assert isinstance(imputer, ModalityImputer) and not imputer.sparse_output_
+    expected = imputer.transformer_.transform(X["image"]).mean(axis=0)
+    assert np.allclose(imputer.fill_, expected)
