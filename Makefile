@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo
 MODEL ?= models/demo.joblib
 
-.PHONY: demo test bench install clean help
+.PHONY: demo test bench bench-accuracy install clean help
 
 help:
 	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
 	@echo "make test   - install the dev extras into $(VENV) and run the test suite"
 	@echo "make bench  - speed and memory benchmarks; results in benchmarks/results/"
+	@echo "make bench-accuracy - scores on the real data in ../shared/data (MVSA-Single, Chinese reviews)"
 	@echo "make clean  - remove $(VENV), generated demo data and models"
 
 $(BIN)/python:
@@ -36,6 +37,10 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench.py
+
+# Writes benchmarks/results/accuracy.{json,md}; skips when ../shared/data is absent.
+bench-accuracy: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/accuracy.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) models .pytest_cache
