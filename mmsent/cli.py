@@ -129,7 +129,7 @@ def _report(errors, on_error):
 
 
 def _predict(args):
-    model = load_model(args.model)
+    model = load_model(args.model, trusted=args.trust, sha256=args.sha256)
     fusion = getattr(model, "fusion", "concat")
     columns = {
         "text_column": getattr(model, "text_column", args.text_col),
@@ -314,6 +314,15 @@ def _parser():
         default="raise",
         help="a post whose image or text cannot be read: raise (exit 2, default), skip it (empty prediction), "
         "or impute (predict it as if that modality were missing); bad rows are listed on stderr",
+    )
+    predict.add_argument(
+        "--sha256", help="refuse the model file unless its SHA-256 is this one (as its author published it)"
+    )
+    predict.add_argument(
+        "--trust",
+        action="append",
+        metavar="TYPE",
+        help="skops files only: also trust this type (repeatable; `mmsent info` or the refusal lists them)",
     )
     _add_columns(predict, with_label=False)
     predict.set_defaults(run=_predict)

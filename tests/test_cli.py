@@ -216,3 +216,16 @@ def test_demo_command_end_to_end(tmp_path, capsys):
         assert f"| {fusion} |" in printed
     assert "Saved the concat model" in printed and out.is_file()
     assert "Predictions for a few test posts" in printed
+
+
+def test_predict_checks_a_published_digest(manifests, tmp_path, capsys):
+    model = tmp_path / "m.joblib"
+    main(["train", "--data", str(manifests["train"]), "--out", str(model), *COLUMNS, "--label-col", "sentiment"])
+    digest = model_metadata(model)["file"]["sha256"]
+    capsys.readouterr()
+    args = ["predict", "--model", str(model), "--data", str(manifests["test"])]
+    assert main([*args, "--sha256", digest]) == 0
+    capsys.readouterr()
+    assert main([*args, "--sha256", "0" * 64]) == 2
+    assert "not the expected 0000" in capsys.readouterr().err
+
