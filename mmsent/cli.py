@@ -1,6 +1,7 @@
-"""Command line: ``mmsent train | predict | evaluate | info | demo | export-cnn``."""
+"""Command line: ``mmsent train | predict | evaluate | tune | info | demo | export-cnn``."""
 
 import argparse
+import ast
 import hashlib
 import json
 import logging
@@ -14,8 +15,8 @@ from . import __version__
 from ._classifier import MultimodalSentimentClassifier
 from ._card import model_card
 from ._persistence import FORMATS, ModelIntegrityError, load_model, model_metadata, save_model
-from .datasets import read_manifest, write_demo
-from .evaluation import DEFAULT_FUSIONS, compare_fusions, format_table, prediction_scores
+from .datasets import load_mvsa, read_manifest, write_demo
+from .evaluation import DEFAULT_FUSIONS, ablation_report, compare_fusions, format_table, prediction_scores, tune
 from .fusion import FUSIONS
 
 __all__ = ["main"]
@@ -26,6 +27,17 @@ def _add_columns(parser, with_label=True):
     parser.add_argument("--image-col", default="image", help="image path column (default: image)")
     if with_label:
         parser.add_argument("--label-col", default="label", help="label column (default: label)")
+
+
+def _add_sources(parser, held_out, held_help):
+    """Training data (a manifest or an MVSA folder), a held-out manifest or CV, and the shared options."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--train", help="labelled manifest to fit on")
+    source.add_argument("--mvsa", metavar="DIR", help="an MVSA folder: fit on its train split, hold out its dev split")
+    parser.add_argument(held_out, dest=held_out.strip("-"), help=held_help)
+    parser.add_argument("--cv", type=int, metavar="K", help="stratified K-fold CV inside the training data instead")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of random search (default: 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _add_model_options(parser):
@@ -117,7 +129,7 @@ def _report(errors, on_error):
 
 
 def _predict(args):
-    model = load_model(args.model)
+    model = load_model(args.model, trusted=args.trust, sha256=args.sha256)
     fusion = getattr(model, "fusion", "concat")
     columns = {
         "text_column": getattr(model, "text_column", args.text_col),
@@ -142,15 +154,102 @@ def _predict(args):
     _report(errors, args.on_error)
 
 
+def _mvsa_splits(directory):
+    """MVSA's ``train`` split, and its ``dev`` split (empty for a layout without splits)."""
+    posts = load_mvsa(directory)
+    if posts["split"].isna().all():
+        return posts, posts.iloc[:0]
+    return posts[posts["split"] == "train"], posts[posts["split"] == "dev"]
+
+
+def _data(args, fusion, held_out):
+    """Training posts and labels, and the held-out ones (a manifest or MVSA's dev split), None with --cv."""
+    if held_out and (args.cv is not None or args.mvsa):
+        raise ValueError("give a held-out manifest or --cv K, not both (--mvsa holds out its own dev split)")
+    if args.mvsa:
+        train, held = _mvsa_splits(args.mvsa)
+        if args.cv is None and len(held) == 0:
+            raise ValueError(f"{args.mvsa} has no dev split: use --cv K")
+        label = "label"
+    else:
+        if not held_out and args.cv is None:
+            raise ValueError("give a held-out manifest or --cv K")
+        train, _ = _labelled(args, args.train, fusion)
+        held = _labelled(args, held_out, fusion)[0] if held_out else None
+        label = args.label_col
+    if args.cv is not None:
+        held = None
+    return train, train[label].to_numpy(), held, None if held is None else held[label].to_numpy()
+
+
+def _needed(fusions):
+    return "text" if set(fusions) <= {"text"} else "image" if set(fusions) <= {"image"} else "both"
+
+
 def _evaluate(args):
     fusions = args.fusions or list(DEFAULT_FUSIONS)
-    needed = "text" if set(fusions) <= {"text"} else "image" if set(fusions) <= {"image"} else "both"
-    train, y_train = _labelled(args, args.train, needed)
-    test, y_test = _labelled(args, args.test, needed)
-    table = compare_fusions(train, y_train, test, y_test, fusions=fusions, estimator=_estimator(args))
-    print(format_table(table))
+    train, y_train, test, y_test = _data(args, _needed(fusions), args.test)
+    report = ablation_report(
+        train,
+        y_train,
+        X_test=test,
+        y_test=y_test,
+        cv=args.cv or 5,
+        n_repeats=args.repeats,
+        fusions=fusions,
+        estimator=_estimator(args),
+        random_state=args.seed,
+        progress=not args.quiet,
+    )
+    print(report.to_markdown())
     if args.json:
-        Path(args.json).write_text(table.reset_index().to_json(orient="records", indent=2))
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    if args.plots:
+        for path in report.save_plots(args.plots):
+            print(f"wrote {path}")
+
+
+def _parse_param(text):
+    """``NAME=VALUES`` (a Python literal, a list for several values) → ``(name, [values])``."""
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUES, e.g. 'C=[0.1, 1]', got {text!r}")
+    try:
+        parsed = ast.literal_eval(values)
+    except (ValueError, SyntaxError):
+        parsed = values  # a bare word such as balanced
+    return name.strip(), parsed if isinstance(parsed, list) else [parsed]
+
+
+def _tune(args):
+    train, y_train, dev, y_dev = _data(args, args.fusion, args.dev)
+    found = tune(
+        train,
+        y_train,
+        dict(args.param) or None,
+        X_dev=dev,
+        y_dev=y_dev,
+        estimator=_estimator(args),
+        cv=args.cv or 3,
+        search=args.search,
+        scoring=args.scoring,
+        random_state=args.seed,
+        progress=not args.quiet,
+    )
+    results = pd.DataFrame(found.cv_results_).sort_values("rank_test_score").head(args.top)
+    table = results.set_index("params")[["mean_test_score", "std_test_score", "mean_fit_time"]]
+    table.index = table.index.map(lambda params: ", ".join(f"{k}={v!r}" for k, v in params.items()))
+    table.index.name = "candidate"
+    where = "on the dev split" if dev is not None else f"by {args.cv or 3}-fold CV"
+    print(f"Best {args.scoring} {where}: {found.best_score_:.4f}")
+    print("Best parameters:")
+    for name, value in found.best_params_.items():
+        print(f"  {name} = {value!r}")
+    print(f"\nTop candidates:\n\n{format_table(table, digits=4)}\n")
+    path = save_model(found.best_estimator_, args.out)
+    refit = "train + dev" if dev is not None else "all training"
+    print(f"Saved the best model, refit on {refit} posts ({len(train) + (0 if dev is None else len(dev))}), to {path}")
 
 
 def _info(args):
@@ -226,17 +325,48 @@ def _parser():
         help="a post whose image or text cannot be read: raise (exit 2, default), skip it (empty prediction), "
         "or impute (predict it as if that modality were missing); bad rows are listed on stderr",
     )
+    predict.add_argument(
+        "--sha256", help="refuse the model file unless its SHA-256 is this one (as its author published it)"
+    )
+    predict.add_argument(
+        "--trust",
+        action="append",
+        metavar="TYPE",
+        help="skops files only: also trust this type (repeatable; `mmsent info` or the refusal lists them)",
+    )
     _add_columns(predict, with_label=False)
     predict.set_defaults(run=_predict)
 
-    evaluate = commands.add_parser("evaluate", help="compare unimodal and fused models on a train/test split")
-    evaluate.add_argument("--train", required=True, help="labelled manifest to fit on")
-    evaluate.add_argument("--test", required=True, help="labelled manifest to score on")
+    evaluate = commands.add_parser(
+        "evaluate", help="ablation report: unimodal and fused models on a train/test split or by CV"
+    )
+    _add_sources(evaluate, held_out="--test", held_help="labelled manifest to score on (or use --cv)")
+    evaluate.add_argument("--repeats", type=int, default=1, help="repeats of the K-fold CV (default: 1)")
     evaluate.add_argument("--fusions", nargs="+", choices=FUSIONS, help="strategies to compare (default: all)")
-    evaluate.add_argument("--json", help="also write the table as JSON here")
+    evaluate.add_argument("--json", help="also write the full report (per fold, per class) as JSON here")
+    evaluate.add_argument("--plots", metavar="DIR", help="write ablation.png and confusion_matrices.png here")
     _add_model_options(evaluate)
     _add_columns(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    tune_ = commands.add_parser("tune", help="search hyper-parameters on a dev split or inner CV; save the best")
+    _add_sources(tune_, held_out="--dev", held_help="labelled dev manifest to choose on (default: inner CV)")
+    tune_.add_argument("--out", required=True, help="where to save the refit best model (.joblib)")
+    tune_.add_argument(
+        "--param",
+        action="append",
+        type=_parse_param,
+        default=[],
+        metavar="NAME=VALUES",
+        help="a parameter and its values, e.g. 'C=[0.1, 1]' or 'text_features__tfidf__ngram_range=[(1, 1), (1, 2)]'; "
+        "repeat for more (default: a small grid for the fusion)",
+    )
+    tune_.add_argument("--search", choices=["grid", "halving"], default="grid", help="GridSearchCV or HalvingRandomSearchCV")
+    tune_.add_argument("--scoring", default="f1_macro", help="scikit-learn scorer (default: f1_macro)")
+    tune_.add_argument("--top", type=int, default=5, help="candidates to show (default: 5)")
+    _add_model_options(tune_)
+    _add_columns(tune_)
+    tune_.set_defaults(run=_tune)
 
     info = commands.add_parser(
         "info", help="show a model file's format, SHA-256 check and metadata (never loads the model)"

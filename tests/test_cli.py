@@ -114,10 +114,76 @@ def test_predict_to_stdout_without_probabilities(manifests, tmp_path, capsys):
 def test_evaluate_prints_a_table(manifests, tmp_path, capsys):
     table = tmp_path / "table.json"
     args = ["evaluate", "--train", str(manifests["train"]), "--test", str(manifests["test"]), "--json", str(table)]
-    assert main([*args, "--fusions", "text", "concat", *COLUMNS, "--label-col", "sentiment"]) == 0
+    assert main([*args, "--fusions", "text", "concat", *COLUMNS, "--label-col", "sentiment", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Fit on 60 posts, scored on 20 held-out posts.\n\n| fusion | accuracy | macro_f1 |")
+    assert "| concat |" in captured.out and "| concat | positive |" in captured.out
+    assert "ablation" not in captured.err  # --quiet: no progress bar
+    report = json.loads(table.read_text())
+    assert list(report["summary"]) == ["text", "concat"] and report["classes"] == ["negative", "positive"]
+    assert sum(map(sum, report["confusion_matrices"]["text"])) == 20
+
+
+def test_evaluate_by_cross_validation_writes_plots(manifests, tmp_path, capsys):
+    plots = tmp_path / "plots"
+    args = ["evaluate", "--train", str(manifests["train"]), "--cv", "3", "--plots", str(plots), "--fusions", "text", "image"]
+    assert main([*args, *COLUMNS, "--label-col", "sentiment"]) == 0
+    captured = capsys.readouterr()
+    assert "Stratified 3-fold CV × 1 repeat(s), seed 0, 60 posts" in captured.out and " ± " in captured.out
+    assert f"wrote {plots / 'ablation.png'}" in captured.out
+    assert sorted(p.name for p in plots.iterdir()) == ["ablation.png", "confusion_matrices.png"]
+    assert "ablation: 100%" in captured.err  # the progress bar
+    assert main(["evaluate", "--train", str(manifests["train"]), *COLUMNS, "--label-col", "sentiment"]) == 2
+    assert "give a held-out manifest or --cv K" in capsys.readouterr().err
+
+
+@pytest.fixture
+def mvsa(tmp_path):
+    """A flat-layout MVSA folder of synthetic posts, one in four texts GBK-encoded."""
+    root = tmp_path / "mvsa"
+    (root / "texts").mkdir(parents=True)
+    (root / "images").mkdir()
+    X, y = synthetic_posts(n=80, seed=3)
+    rows = ["id,label,split"]
+    for i, (text, image, label) in enumerate(zip(X["text"], X["image"], y)):
+        (root / "texts" / f"{i}.txt").write_bytes(text.encode("gbk" if i % 4 == 0 else "utf-8"))
+        Image.fromarray(image).save(root / "images" / f"{i}.jpg")
+        rows.append(f"{i},{label},{'dev' if i >= 60 else 'train'}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_evaluate_and_tune_on_an_mvsa_folder(mvsa, tmp_path, capsys):
+    with pytest.warns(UserWarning, match="20 of 80 texts are not UTF-8"):
+        assert main(["evaluate", "--mvsa", str(mvsa), "--fusions", "text", "vote", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("| fusion | accuracy | macro_f1 |") and "| concat |" in out
-    assert [row["fusion"] for row in json.loads(table.read_text())] == ["text", "concat"]
+    assert out.startswith("Fit on 60 posts, scored on 20 held-out posts.") and "| vote |" in out
+
+    model = tmp_path / "tuned.joblib"
+    args = ["tune", "--mvsa", str(mvsa), "--fusion", "concat", "--out", str(model), "--quiet"]
+    params = ["--param", "C=[0.1, 1]", "--param", "text_features__tfidf__ngram_range=[(1, 1), (1, 2)]",
+              "--param", "image_features__decode__size=(16, 16)"]
+    assert main([*args, *params]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Best f1_macro on the dev split: ")
+    assert "  image_features__decode__size = (16, 16)" in out and "text_features__tfidf__ngram_range = " in out
+    assert out.count("| C=") == 4 and "refit on train + dev posts (80)" in out
+    tuned = load_model(model)
+    assert tuned.image_features.get_params()["decode__size"] == (16, 16) and tuned.n_samples_fit_ == 80
+
+
+def test_tune_by_inner_cv_with_halving(manifests, tmp_path, capsys):
+    model = tmp_path / "tuned.joblib"
+    args = ["tune", "--train", str(manifests["train"]), "--cv", "2", "--fusion", "text", "--search", "halving",
+            "--param", "C=[0.01, 0.1, 1, 10]", "--out", str(model), *COLUMNS, "--label-col", "sentiment"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Best f1_macro by 2-fold CV: ") and "tune (halving)" in captured.err
+    assert load_model(model).C in (0.01, 0.1, 1, 10)
+    assert main([*args, "--param", "text_features__nope=[1]"]) == 2
+    assert "unknown parameters ['text_features__nope']" in capsys.readouterr().err
+    assert main([*args, "--dev", str(manifests["test"])]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_errors_are_one_message_and_exit_2(manifests, tmp_path, capsys):
@@ -138,7 +204,7 @@ def test_python_dash_m_help():
     result = subprocess.run(
         [sys.executable, "-m", "mmsent", "--help"], capture_output=True, text=True, check=True, timeout=60
     )
-    for command in ("train", "predict", "evaluate", "info", "demo"):
+    for command in ("train", "predict", "evaluate", "tune", "info", "demo"):
         assert command in result.stdout
 
 
@@ -150,3 +216,16 @@ def test_demo_command_end_to_end(tmp_path, capsys):
         assert f"| {fusion} |" in printed
     assert "Saved the concat model" in printed and out.is_file()
     assert "Predictions for a few test posts" in printed
+
+
+def test_predict_checks_a_published_digest(manifests, tmp_path, capsys):
+    model = tmp_path / "m.joblib"
+    main(["train", "--data", str(manifests["train"]), "--out", str(model), *COLUMNS, "--label-col", "sentiment"])
+    digest = model_metadata(model)["file"]["sha256"]
+    capsys.readouterr()
+    args = ["predict", "--model", str(model), "--data", str(manifests["test"])]
+    assert main([*args, "--sha256", digest]) == 0
+    capsys.readouterr()
+    assert main([*args, "--sha256", "0" * 64]) == 2
+    assert "not the expected 0000" in capsys.readouterr().err
+

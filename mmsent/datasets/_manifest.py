@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_manifest"]
+from ._checks import raise_if_missing, report_duplicates
 
-_MAX_LISTED = 10
+__all__ = ["read_manifest"]
 
 
 def _read_jsonl(path):
@@ -39,8 +39,10 @@ def read_manifest(
 
     Image paths are resolved relative to the manifest's folder (absolute paths are
     kept). Every referenced image file is checked (unless ``check_files=False``):
-    if any are missing, one ``FileNotFoundError`` lists them all. CSV cells are read as text (``"NA"``
+    if any are missing, one :class:`MissingFilesError` lists them all. CSV cells are read as text (``"NA"``
     stays the string "NA"); an empty image cell means the post has no image.
+    When there is a label column, duplicate posts (same text and image content)
+    and posts filed under two labels are reported in a warning and kept.
 
     Parameters
     ----------
@@ -88,15 +90,10 @@ def read_manifest(
     if image_column in frame.columns:
         resolved = [_resolve(value, path.parent) for value in frame[image_column]]
         frame[image_column] = pd.Series(resolved, index=frame.index, dtype=object)
-        absent = [
-            (index, value)
-            for index, value in zip(frame.index, resolved)
-            if check_files and value is not None and not Path(value).is_file()
-        ]
-        if absent:
-            listed = "\n".join(f"  row {index}: {value}" for index, value in absent[:_MAX_LISTED])
-            more = f"\n  ... and {len(absent) - _MAX_LISTED} more" if len(absent) > _MAX_LISTED else ""
-            raise FileNotFoundError(f"{path}: {len(absent)} image files do not exist:\n{listed}{more}")
+        if check_files:
+            raise_if_missing(path, zip(frame.index, resolved), what="image files")
+    if label_column in frame.columns:
+        report_duplicates(path, frame, text_column=text_column, image_column=image_column, label_column=label_column)
     return frame
 
 

@@ -53,32 +53,66 @@ def compare_fusions(X_train, y_train, X_test, y_test, *, fusions=DEFAULT_FUSIONS
     template = MultimodalSentimentClassifier() if estimator is None else estimator
     rows, models = [], {}
     for fusion in fusions:
-        model = clone(template).set_params(fusion=fusion)
-        start = time.perf_counter()
-        model.fit(X_train, y_train)
-        fitted = time.perf_counter()
-        predicted = model.predict(X_test)
-        done = time.perf_counter()
-        rows.append(
-            {
-                "fusion": fusion,
-                **prediction_scores(y_test, predicted),
-                "fit_s": fitted - start,
-                "predict_s": done - fitted,
-                "text_share": model.modality_weights_["text"],
-                "image_share": model.modality_weights_["image"],
-            }
-        )
-        models[fusion] = model
+        row, _, models[fusion] = fit_and_score(template, fusion, X_train, y_train, X_test, y_test)
+        rows.append(row)
     table = pd.DataFrame(rows).set_index("fusion")
     return (table, models) if return_models else table
 
 
-def format_table(table, digits=3):
-    """Render a :func:`compare_fusions` table as Markdown."""
-    header = ["fusion", *table.columns]
+def fit_and_score(template, fusion, X_train, y_train, X_test, y_test):
+    """Fit a clone of ``template`` with ``fusion`` and score it: ``(row of scores, predictions, model)``."""
+    model = clone(template).set_params(fusion=fusion)
+    start = time.perf_counter()
+    model.fit(X_train, y_train)
+    fitted = time.perf_counter()
+    predicted = model.predict(X_test)
+    done = time.perf_counter()
+    row = {
+        "fusion": fusion,
+        **prediction_scores(y_test, predicted),
+        "fit_s": fitted - start,
+        "predict_s": done - fitted,
+        "text_share": model.modality_weights_["text"],
+        "image_share": model.modality_weights_["image"],
+    }
+    return row, predicted, model
+
+
+def format_table(table, digits=3, std=None):
+    """Render a table of scores (e.g. from :func:`compare_fusions`) as Markdown.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per index entry; a MultiIndex gives one column per level.
+    digits : int, default=3
+        Decimals of float cells.
+    std : DataFrame, default=None
+        Standard deviations shaped like ``table``: float cells read ``mean ± std``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mmsent.evaluation import format_table
+    >>> table = pd.DataFrame({"accuracy": [0.8125]}, index=pd.Index(["text"], name="fusion"))
+    >>> print(format_table(table, std=table / 10))
+    | fusion | accuracy |
+    |---|---|
+    | text | 0.812 ± 0.081 |
+    """
+    names = [name or "fusion" for name in table.index.names]
+    header = [*names, *map(str, table.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for fusion, row in table.iterrows():
-        cells = [f"{value:.{digits}f}" if isinstance(value, float) else str(value) for value in row]
-        lines.append("| " + " | ".join([str(fusion), *cells]) + " |")
+    # itertuples keeps each column's dtype (iterrows would turn integer counts into floats).
+    for key, row in zip(table.index, table.itertuples(index=False, name=None)):
+        keys = key if isinstance(key, tuple) else (key,)
+        cells = []
+        for column, value in zip(table.columns, row):
+            if not isinstance(value, float):
+                cells.append(str(value))
+            elif std is None:
+                cells.append(f"{value:.{digits}f}")
+            else:
+                cells.append(f"{value:.{digits}f} ± {std.at[key, column]:.{digits}f}")
+        lines.append("| " + " | ".join([*map(str, keys), *cells]) + " |")
     return "\n".join(lines)

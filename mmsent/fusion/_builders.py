@@ -13,6 +13,8 @@ from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassif
 
 __all__ = ["FUSIONS", "MISSING", "make_fusion_model", "modality_contributions"]
 
+# Above this density a CSR matrix (value + column index per entry) outgrows the dense one.
+_DENSER_THAN_CSR = 0.5
 FUSIONS = ("concat", "vote", "stack", "text", "image")
 MODALITIES = ("text", "image")
 DECISION_LEVEL = ("vote", "stack")
@@ -30,7 +32,7 @@ def _with_probabilities(classifier, cv):
 
 def _modality_pipeline(name, features, column, classifier):
     """One modality end to end: select its column, featurize, classify."""
-    select = ColumnTransformer([(name, clone(features), column)], sparse_threshold=1.0)
+    select = ColumnTransformer([(name, clone(features), column)], sparse_threshold=_DENSER_THAN_CSR)
     return Pipeline([("features", select), ("classifier", classifier)])
 
 
@@ -55,9 +57,9 @@ def make_fusion_model(
     ----------
     fusion : {"concat", "vote", "stack", "text", "image"}
         - ``"concat"``: feature level. A ``ColumnTransformer`` puts the weighted
-          text and image features side by side (always sparse output:
-          ``sparse_threshold=1.0``, so the type never flips between CV folds),
-          then one classifier.
+          text and image features side by side, then one classifier. Its output
+          is sparse unless dense is smaller (``sparse_threshold=0.5``: a CSR
+          float32 entry costs 8 bytes, a dense one 4), decided once at ``fit``.
         - ``"vote"``: decision level. One pipeline per modality in a
           ``VotingClassifier``; soft voting averages calibrated probabilities
           (weighted by ``text_weight`` / ``image_weight``), hard voting counts labels.
@@ -139,7 +141,7 @@ def make_fusion_model(
         combined = ColumnTransformer(
             [(name, clone(features[name]), columns[name]) for name in MODALITIES],
             transformer_weights={"text": text_weight, "image": image_weight},
-            sparse_threshold=1.0,
+            sparse_threshold=_DENSER_THAN_CSR,
         )
         return Pipeline([("features", combined), ("classifier", branch_classifier(probability))])
     if fusion == "vote":
