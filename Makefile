@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo
 MODEL ?= models/demo.joblib
 
-.PHONY: demo test bench bench-accuracy install clean help
+.PHONY: demo test bench bench-accuracy bench-cnn export-cnn install clean help
 
 help:
 	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
 	@echo "make test   - install the dev extras into $(VENV) and run the test suite"
 	@echo "make bench  - speed and memory benchmarks; results in benchmarks/results/"
 	@echo "make bench-accuracy - scores on the real data in ../shared/data (MVSA-Single, Chinese reviews)"
+	@echo "make export-cnn - export the pretrained CNN to ONNX once (into the user's cache folder)"
+	@echo "make bench-cnn  - CNN embedding throughput, onnxruntime vs torch; results in benchmarks/results/cnn.md"
 	@echo "make clean  - remove $(VENV), generated demo data and models"
 
 $(BIN)/python:
@@ -41,6 +43,12 @@ bench: $(VENV)/.installed-dev
 # Writes benchmarks/results/accuracy.{json,md}; skips when ../shared/data is absent.
 bench-accuracy: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/accuracy.py
+
+export-cnn: $(VENV)/.installed-dev
+	$(BIN)/mmsent export-cnn
+
+bench-cnn: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_cnn.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) models .pytest_cache

@@ -50,8 +50,8 @@ from sklearn.utils import Bunch
 from . import __version__
 from ._classifier import MultimodalSentimentClassifier
 from .fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
-from .image import ColorHistogram, HOGTransformer, ImageDecoder
-from .text import JiebaTokenizer, TextCleaner, passthrough_tokens
+from .image import CNNEmbedder, ColorHistogram, HOGTransformer, ImageDecoder
+from .text import JiebaTokenizer, LexiconFeatures, TextCleaner, passthrough_tokens
 
 __all__ = [
     "FORMATS",
@@ -103,6 +103,8 @@ TRUSTED_TYPES = tuple(
                     ImageDecoder,
                     HOGTransformer,
                     ColorHistogram,
+                    CNNEmbedder,
+                    LexiconFeatures,
                     ModalityImputer,
                     ModalityClassifier,
                     ModalityVotingClassifier,

@@ -1,4 +1,4 @@
-"""Command line: ``mmsent train | predict | evaluate | tune | info | demo``."""
+"""Command line: ``mmsent train | predict | evaluate | tune | info | demo | export-cnn``."""
 
 import argparse
 import ast
@@ -281,6 +281,16 @@ def _demo(args):
         print(f"  [{label:>8}] (true {post['label']:>8}) {post['sticker']}  {post['text'][:40]}")
 
 
+def _export_cnn(args):
+    from .image import clear_embedding_cache, export_cnn
+
+    path = export_cnn(args.out, overwrite=args.overwrite)
+    print(f"EfficientNet-Lite0 (ImageNet) as ONNX: {path}")
+    if args.clear_cache:
+        clear_embedding_cache()
+        print("cleared the cached CNN embeddings")
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="mmsent", description="Sentiment of text + image posts, scikit-learn native."
@@ -372,6 +382,14 @@ def _parser():
     demo.add_argument("--fusion", choices=FUSIONS, default="concat", help="fusion of the saved model")
     demo.add_argument("--out", default="models/demo.joblib", help="where to save the best model")
     demo.set_defaults(run=_demo)
+
+    export = commands.add_parser(
+        "export-cnn", help="export the pretrained CNN to ONNX once (needs the cnn extra: torch, onnx, weights)"
+    )
+    export.add_argument("--out", help="ONNX file to write (default: the user's cache folder, keyed by weights hash)")
+    export.add_argument("--overwrite", action="store_true", help="export again even if the file exists")
+    export.add_argument("--clear-cache", action="store_true", help="also delete the cached CNN embeddings")
+    export.set_defaults(run=_export_cnn)
     return parser
 
 

@@ -1,8 +1,9 @@
-"""The default image branch: decode once, then HOG and colour side by side."""
+"""The default image branch: decode once, then HOG and colour side by side; optionally CNN embeddings beside them."""
 
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import Normalizer
 
+from ._cnn import CNNEmbedder
 from ._color import ColorHistogram
 from ._decode import ImageDecoder
 from ._hog import HOGTransformer
@@ -10,7 +11,9 @@ from ._hog import HOGTransformer
 __all__ = ["make_image_features"]
 
 
-def make_image_features(*, size=(64, 64), hog_weight=1.0, color_weight=1.0, n_jobs=None):
+def make_image_features(
+    *, size=(64, 64), hog_weight=1.0, color_weight=1.0, n_jobs=None, cnn=False, handcrafted=True, cnn_weight=1.0
+):
     """Build the default image branch: decode → (HOG ‖ HSV histogram) → L2 norm.
 
     Each image is decoded once; HOG and the colour histogram read the same batch.
@@ -25,11 +28,23 @@ def make_image_features(*, size=(64, 64), hog_weight=1.0, color_weight=1.0, n_jo
         Relative weights of the two descriptors (``features__transformer_weights``).
     n_jobs : int, default=None
         Threads for decoding and for HOG (``-1``: one per core).
+    cnn : bool, default=False
+        Add pretrained CNN embeddings (:class:`CNNEmbedder`, the ``cnn`` extra),
+        L2-normalised like the HOG + colour block. The result is then a
+        ``FeatureUnion`` of ``handcrafted`` (the pipeline above) and ``cnn``,
+        weighted 1 and ``cnn_weight`` (``transformer_weights``); either block can
+        be set to ``"drop"``, e.g. in a ``GridSearchCV`` grid.
+    handcrafted : bool, default=True
+        With ``cnn=True``, keep the HOG + colour block (False: CNN embeddings only).
+    cnn_weight : float, default=1.0
+        Weight of the CNN block against the handcrafted block's 1.
 
     Returns
     -------
-    Pipeline
-        Steps ``decode``, ``features`` (with ``hog`` and ``color``) and ``normalize``.
+    Pipeline or FeatureUnion
+        Steps ``decode``, ``features`` (with ``hog`` and ``color``) and ``normalize``;
+        with ``cnn=True`` a union of that (``handcrafted``) and ``cnn`` (steps
+        ``embed`` and ``normalize``).
 
     Examples
     --------
@@ -44,4 +59,12 @@ def make_image_features(*, size=(64, 64), hog_weight=1.0, color_weight=1.0, n_jo
         transformer_weights={"hog": hog_weight, "color": color_weight},
     )
     decode = ImageDecoder(size=size, n_jobs=n_jobs)
-    return Pipeline([("decode", decode), ("features", features), ("normalize", Normalizer())])
+    handcrafted_block = Pipeline([("decode", decode), ("features", features), ("normalize", Normalizer())])
+    if not cnn:
+        return handcrafted_block
+    # The CNN decodes each image itself, at its own 224 px and aspect-preserving crop.
+    cnn_block = Pipeline([("embed", CNNEmbedder(n_jobs=n_jobs)), ("normalize", Normalizer())])
+    return FeatureUnion(
+        [("handcrafted", handcrafted_block if handcrafted else "drop"), ("cnn", cnn_block)],
+        transformer_weights={"handcrafted": 1.0, "cnn": cnn_weight},
+    )

@@ -1,4 +1,4 @@
-"""Text featurizers: jieba tokenization and TF-IDF for Chinese, English and mixed posts."""
+"""Text featurizers: jieba tokenization, TF-IDF and sentiment-lexicon features for Chinese, English and mixed posts."""
 
 from .._lazy import lazy_exports
 
@@ -11,6 +11,8 @@ _EXPORTS = {
     "TextCleaner": "._features",
     "TextDecodeError": "._features",
     "make_text_features": "._features",
+    "LEXICONS": "._lexicon",
+    "LexiconFeatures": "._lexicon",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -3,9 +3,10 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.utils._param_validation import Interval
 
 from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
@@ -106,7 +107,17 @@ class TextCleaner(TransformerMixin, BaseEstimator):
 
 
 def make_text_features(
-    *, ngram_range=(1, 2), min_df=1, max_df=1.0, max_features=None, sublinear_tf=True, tokenizer=None, n_jobs=None
+    *,
+    ngram_range=(1, 2),
+    min_df=1,
+    max_df=1.0,
+    max_features=None,
+    sublinear_tf=True,
+    tokenizer=None,
+    n_jobs=None,
+    lexicon=False,
+    lexicon_weight=0.5,
+    encodings=("utf-8",),
 ):
     """Build the default text branch: ``TextCleaner`` → ``JiebaTokenizer`` → ``TfidfVectorizer``.
 
@@ -131,11 +142,23 @@ def make_text_features(
         The tokenizing step; defaults to ``JiebaTokenizer(n_jobs=n_jobs)``.
     n_jobs : int, default=None
         Worker processes of the default tokenizer, for large batches.
+    lexicon : bool, default=False
+        Add sentiment-lexicon features (:class:`LexiconFeatures`, the
+        ``lexicon`` extra) beside TF-IDF: the result is then a ``FeatureUnion``
+        of the ``tfidf`` pipeline above and a ``lexicon`` pipeline (clean →
+        tokenize → lexicon → standardise → L2 normalise, so both blocks have unit
+        norm), weighted 1 and ``lexicon_weight``
+        (tune it as ``transformer_weights``; drop a block with ``lexicon="drop"``).
+    lexicon_weight : float, default=0.5
+        Weight of the lexicon block against TF-IDF's 1.
+    encodings : tuple of str, default=("utf-8",)
+        Codecs for ``bytes`` texts, see :class:`TextCleaner`.
 
     Returns
     -------
-    Pipeline
-        Steps ``clean``, ``tokenize`` and ``tfidf``.
+    Pipeline or FeatureUnion
+        Steps ``clean``, ``tokenize`` and ``tfidf``; with ``lexicon=True`` a union
+        of that (``tfidf``) and the lexicon pipeline (``lexicon``).
 
     Examples
     --------
@@ -143,6 +166,8 @@ def make_text_features(
     >>> X = make_text_features().fit_transform(["很 好", "很 差", "好"])
     >>> X.shape, X.dtype
     ((3, 5), dtype('float32'))
+    >>> make_text_features(lexicon=True).fit_transform(["很 好", "不 好", "差"]).shape  # doctest: +SKIP
+    (3, 22)
     """
     vectorizer = TfidfVectorizer(
         tokenizer=passthrough_tokens,
@@ -156,6 +181,20 @@ def make_text_features(
         sublinear_tf=sublinear_tf,
         dtype=np.float32,
     )
-    return Pipeline(
-        [("clean", TextCleaner()), ("tokenize", JiebaTokenizer(n_jobs=n_jobs) if tokenizer is None else tokenizer), ("tfidf", vectorizer)]
+    tokenize = JiebaTokenizer(n_jobs=n_jobs) if tokenizer is None else tokenizer
+    tfidf = Pipeline([("clean", TextCleaner(encodings=encodings)), ("tokenize", tokenize), ("tfidf", vectorizer)])
+    if not lexicon:
+        return tfidf
+    # Imported here: the lexicon module is not needed by the default branch.
+    from ._lexicon import LexiconFeatures
+
+    scores = Pipeline(
+        [
+            ("clean", TextCleaner(encodings=encodings)),
+            ("tokenize", clone(tokenize)),  # same configuration: its token cache is shared
+            ("lexicon", LexiconFeatures()),
+            ("scale", StandardScaler()),
+            ("normalize", Normalizer()),
+        ]
     )
+    return FeatureUnion([("tfidf", tfidf), ("lexicon", scores)], transformer_weights={"tfidf": 1.0, "lexicon": lexicon_weight})
