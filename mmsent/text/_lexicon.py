@@ -11,7 +11,6 @@ import io
 import pickle
 from functools import lru_cache
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
