@@ -204,7 +204,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return make_fusion_model(
             self.fusion,
             text_features=make_text_features(n_jobs=self.n_jobs) if self.text_features is None else self.text_features,
-            image_features=make_image_features(n_jobs=self.n_jobs) if self.image_features is None else self.image_features,
+            image_features=(
+                # concat joins the image block to sparse TF-IDF: sparse from the start is the cheap way there
+                make_image_features(n_jobs=self.n_jobs, sparse_output=self.fusion == "concat")
+                if self.image_features is None
+                else self.image_features
+            ),
             classifier=self._make_classifier(),
             text_column=self.text_column,
             image_column=self.image_column,
