@@ -12,7 +12,8 @@ __all__ = ["make_image_features"]
 
 
 def make_image_features(
-    *, size=(64, 64), hog_weight=1.0, color_weight=1.0, n_jobs=None, cnn=False, handcrafted=True, cnn_weight=1.0
+    *, size=(64, 64), hog_weight=1.0, color_weight=1.0, n_jobs=None, cnn=False, handcrafted=True, cnn_weight=1.0,
+    verbose=0,
 ):
     """Build the default image branch: decode → (HOG ‖ HSV histogram) → L2 norm.
 
@@ -38,6 +39,9 @@ def make_image_features(
         With ``cnn=True``, keep the HOG + colour block (False: CNN embeddings only).
     cnn_weight : float, default=1.0
         Weight of the CNN block against the handcrafted block's 1.
+    verbose : int, default=0
+        Progress bar of the CNN embedder (0: none; see :class:`CNNEmbedder`); the
+        handcrafted block has none yet.
 
     Returns
     -------
@@ -63,7 +67,7 @@ def make_image_features(
     if not cnn:
         return handcrafted_block
     # The CNN decodes each image itself, at its own 224 px and aspect-preserving crop.
-    cnn_block = Pipeline([("embed", CNNEmbedder(n_jobs=n_jobs)), ("normalize", Normalizer())])
+    cnn_block = Pipeline([("embed", CNNEmbedder(n_jobs=n_jobs, verbose=verbose)), ("normalize", Normalizer())])
     return FeatureUnion(
         [("handcrafted", handcrafted_block if handcrafted else "drop"), ("cnn", cnn_block)],
         transformer_weights={"handcrafted": 1.0, "cnn": cnn_weight},
