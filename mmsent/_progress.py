@@ -13,7 +13,7 @@ def progress_bar(total, *, desc, unit, verbose, min_total=0):
 
     ``verbose`` follows scikit-learn: 0 (or False) shows nothing; 1 (or True) shows
     the bar when the work is large enough to matter, ``total >= min_total``; 2 or
-    more shows it for any batch. A bar opened while another is running (a
+    more shows it for any batch with work to do (``total`` not 0). A bar opened while another is running (a
     featurizer's under an evaluation's) takes the next line and vanishes when it is
     done; the outermost bar stays (tqdm's ``leave=None``).
 
@@ -44,7 +44,8 @@ def progress_bar(total, *, desc, unit, verbose, min_total=0):
     >>> progress_bar(10, desc="tokenize", unit="documents", verbose=1, min_total=5_000).disable
     True
     """
-    shown = verbose >= 2 or (verbose >= 1 and (total is None or total >= min_total))
+    needed_level = 1 if total is None or total >= min_total else 2
+    shown = total != 0 and verbose >= needed_level  # nothing to do (say, every document cached): no bar
     return tqdm(total=total, desc=desc, unit=unit, disable=not shown, leave=None, file=sys.stderr)
 
 
