@@ -50,7 +50,7 @@ def progress_bar(total, *, desc, unit, verbose, min_total=0):
 
 
 def _has_progress_bars(estimator):
-    """Is ``verbose`` declared by an mmsent ``__init__``, not inherited (e.g. VotingClassifier's, which prints other things)?"""
+    """Does an mmsent ``__init__`` declare ``verbose``? (VotingClassifier's, inherited, prints other things.)"""
     owner = next(klass for klass in type(estimator).__mro__ if "__init__" in vars(klass))
     return owner.__module__.startswith("mmsent.") and "verbose" in estimator.get_params(deep=False)
 

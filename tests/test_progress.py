@@ -53,10 +53,10 @@ def test_verbose_one_shows_bars_only_for_large_batches(monkeypatch, capsys):
 
 def test_classifier_passes_verbose_to_the_featurizers_it_builds(posts):
     X, y = posts
-    params = MultimodalSentimentClassifier(verbose=2).fit(X, y).model_.get_params()
+    params = MultimodalSentimentClassifier(fusion="text", verbose=2).fit(X, y).model_.get_params()
     assert params["features__text__transformer__tokenize__verbose"] == 2
     own = make_text_features()
-    params = MultimodalSentimentClassifier(verbose=2, text_features=own).fit(X, y).model_.get_params()
+    params = MultimodalSentimentClassifier(fusion="text", verbose=2, text_features=own).fit(X, y).model_.get_params()
     assert params["features__text__transformer__tokenize__verbose"] == 0  # a featurizer passed in keeps its own
     assert make_image_features(cnn=True, verbose=2).get_params()["cnn__embed__verbose"] == 2
     assert clone(MultimodalSentimentClassifier(verbose=1)).get_params()["verbose"] == 1

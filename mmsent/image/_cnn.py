@@ -427,7 +427,9 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         embeddings = np.zeros((len(values), EMBEDDING_SIZE), dtype=np.float32)
         failures = []
         workers = max(1, effective_n_jobs(self.n_jobs))
-        bar = progress_bar(len(values), desc="CNN embed", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_IMAGES)
+        bar = progress_bar(
+            len(values), desc="CNN embed", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_IMAGES
+        )
         with ThreadPoolExecutor(workers) as pool, bar:
             for start, rows in self._batches(values, pool, folder):
                 todo, crops, keys = [], [], []
