@@ -146,6 +146,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     ['positive']
     """
 
+    _reports_progress = True  # its verbose drives progress bars: see mmsent.set_verbose
+
     _parameter_constraints = {
         "fusion": [StrOptions(set(FUSIONS))],
         "text_column": [str, Integral],
@@ -215,7 +217,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """The text and image featurizers: those given, else the defaults with this model's n_jobs and verbose."""
         options = {"n_jobs": self.n_jobs, "verbose": self.verbose}
         text = make_text_features(**options) if self.text_features is None else self.text_features
-        image = make_image_features(**options) if self.image_features is None else self.image_features
+        image = (
+            # concat joins the image block to sparse TF-IDF: sparse from the start is the cheap way there
+            make_image_features(**options, sparse_output=self.fusion == "concat")
+            if self.image_features is None
+            else self.image_features
+        )
         return text, image
 
     def _build_model(self):

@@ -49,21 +49,17 @@ def progress_bar(total, *, desc, unit, verbose, min_total=0):
     return tqdm(total=total, desc=desc, unit=unit, disable=not shown, leave=None, file=sys.stderr)
 
 
-def _has_progress_bars(estimator):
-    """Does an mmsent ``__init__`` declare ``verbose``? (VotingClassifier's, inherited, prints other things.)"""
-    owner = next(klass for klass in type(estimator).__mro__ if "__init__" in vars(klass))
-    return owner.__module__.startswith("mmsent.") and "verbose" in estimator.get_params(deep=False)
-
-
 def set_verbose(estimator, verbose):
-    """Set ``verbose`` on ``estimator`` and on every mmsent estimator inside it, fitted parts included.
+    """Set ``verbose`` on every estimator that reports progress in ``estimator``, fitted parts included.
 
     A fitted model's featurizers are the ones built or cloned at ``fit`` time (in
     ``model_``, ``estimators_``, ``transformers_``, ...), which ``set_params``
     does not reach: use this to turn their progress bars on or off for
-    ``predict``, e.g. on a loaded model. Only a ``verbose`` that mmsent defines is
-    set: other estimators keep theirs (there it means other output, such as
-    liblinear's log or ``VotingClassifier``'s messages, also in mmsent's subclass).
+    ``predict``, e.g. on a loaded model. Only the estimators that report progress
+    (class attribute ``_reports_progress = True``: the classifier, ``JiebaTokenizer``,
+    ``CNNEmbedder``) change; the others keep their ``verbose``, which means other
+    output there (liblinear's log, ``VotingClassifier``'s or ``Pipeline``'s
+    messages, also in mmsent's subclasses of them).
 
     Parameters
     ----------
@@ -90,7 +86,7 @@ def set_verbose(estimator, verbose):
             return
         seen.add(id(value))
         if isinstance(value, BaseEstimator):
-            if _has_progress_bars(value):
+            if getattr(value, "_reports_progress", False):
                 value.set_params(verbose=verbose)
             children = vars(value).values()
         else:

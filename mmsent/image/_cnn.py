@@ -339,6 +339,8 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
     (1, 1280)
     """
 
+    _reports_progress = True  # its verbose drives progress bars: see mmsent.set_verbose
+
     _parameter_constraints = {
         "model_path": [str, os.PathLike, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],

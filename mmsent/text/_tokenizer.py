@@ -89,6 +89,8 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
     [['很', '好'], ['太', '差']]
     """
 
+    _reports_progress = True  # its verbose drives progress bars: see mmsent.set_verbose
+
     _parameter_constraints = {
         "hmm": ["boolean"],
         "user_dict": [str, Path, None],
