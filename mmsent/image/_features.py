@@ -23,6 +23,7 @@ def make_image_features(
     cnn_weight=1.0,
     batch_size=1024,
     sparse_output=False,
+    verbose=0,
 ):
     """Build the default image branch: decode → (HOG ‖ HSV histogram) → L2 norm.
 
@@ -57,6 +58,9 @@ def make_image_features(
     sparse_output : bool, default=False
         Give the HOG + colour block as a CSR matrix, converted batch by batch:
         the cheaper way to concatenate it with sparse TF-IDF features.
+    verbose : int, default=0
+        Progress bar of the CNN embedder (0: none; see :class:`CNNEmbedder`); the
+        handcrafted block has none yet.
 
     Returns
     -------
@@ -86,7 +90,7 @@ def make_image_features(
     if not cnn:
         return handcrafted_block
     # The CNN decodes each image itself, at its own 224 px and aspect-preserving crop.
-    cnn_block = Pipeline([("embed", CNNEmbedder(n_jobs=n_jobs)), ("normalize", Normalizer())])
+    cnn_block = Pipeline([("embed", CNNEmbedder(n_jobs=n_jobs, verbose=verbose)), ("normalize", Normalizer())])
     return FeatureUnion(
         [("handcrafted", handcrafted_block if handcrafted else "drop"), ("cnn", cnn_block)],
         transformer_weights={"handcrafted": 1.0, "cnn": cnn_weight},
