@@ -268,6 +268,21 @@ def test_steps_that_learn_from_rows_are_fitted_on_all_of_them():
     np.testing.assert_allclose(features, batched.transform(images), atol=1e-6)
 
 
+def test_progress_bar_counts_images_batch_by_batch(capsys):
+    from mmsent import set_verbose
+
+    images = list(random_batch(n=7, size=16, seed=6))
+    quiet = make_image_features(size=(16, 16), batch_size=3)
+    features = quiet.fit_transform(images)
+    assert capsys.readouterr().err == ""
+    loud = set_verbose(quiet, 2)
+    assert loud.verbose == 2
+    np.testing.assert_array_equal(loud.transform(images), features)
+    err = capsys.readouterr().err
+    assert "image features: 100%" in err and "7/7" in err and "images/s" in err
+    assert "[Pipeline]" not in err  # no per-step timing lines, batch after batch
+
+
 def test_sparse_steps_are_stacked_and_batch_size_is_a_parameter():
     from scipy import sparse
     from sklearn.base import clone

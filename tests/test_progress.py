@@ -85,7 +85,10 @@ def test_set_verbose_reaches_the_fitted_featurizers_and_nothing_else(posts, caps
     assert clf.verbose == 2 and clf.get_params()["verbose"] == 2
     # scikit-learn's verbose (VotingClassifier's messages, liblinear's log) is another thing: untouched.
     others = {name: value for name, value in clf.model_.get_params().items() if name.endswith("verbose")}
-    assert {name for name, value in others.items() if value} == {"text__estimator__features__text__tokenize__verbose"}
+    assert {name for name, value in others.items() if value} == {
+        "text__estimator__features__text__tokenize__verbose",
+        "image__estimator__features__image__verbose",  # the batched image branch's bar
+    }
     assert {"verbose", "text__estimator__classifier__estimator__verbose"} <= set(others)
     set_verbose(clf, 0).predict(new.assign(text=[f"再 {text}" for text in X["text"]]))
     assert capsys.readouterr().err == ""

@@ -9,6 +9,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _num_samples
 
+from .._progress import progress_bar
 from .._validation import BadRowsError, describe_rows
 from ._cnn import CNNEmbedder
 from ._color import ColorHistogram
@@ -20,6 +21,7 @@ __all__ = ["BatchedPipeline"]
 # Steps whose fit learns nothing from the values of the rows (only parameters and
 # the shape of a row), so fitting them on one batch equals fitting them on all.
 _ROW_WISE = (ImageDecoder, HOGTransformer, ColorHistogram, CNNEmbedder)
+_PROGRESS_MIN_ROWS = 5_000  # smaller runs take a second or two: no bar at verbose=1
 
 
 def _is_row_wise(step):
@@ -76,8 +78,12 @@ class BatchedPipeline(Pipeline):
         the output is to be concatenated with sparse features (TF-IDF): converting
         a whole dense block afterwards, as ``ColumnTransformer`` does, goes through
         coordinate arrays several times its size.
-    transform_input, memory, verbose
+    transform_input, memory
         As for :class:`~sklearn.pipeline.Pipeline`.
+    verbose : int, default=0
+        A progress bar over the rows on stderr: 0 none, 1 for runs of at least
+        5,000 rows, 2 always (see :func:`mmsent.set_verbose`). It replaces
+        ``Pipeline``'s per-step timing messages, which would repeat every batch.
 
     Examples
     --------
@@ -91,15 +97,16 @@ class BatchedPipeline(Pipeline):
     ((5, 128), dtype('float32'))
     """
 
+    _reports_progress = True  # its verbose drives a progress bar: see mmsent.set_verbose
+
     _parameter_constraints = {
         **Pipeline._parameter_constraints,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "sparse_output": ["boolean"],
+        "verbose": ["verbose"],
     }
 
-    def __init__(
-        self, steps, *, batch_size=1024, sparse_output=False, transform_input=None, memory=None, verbose=False
-    ):
+    def __init__(self, steps, *, batch_size=1024, sparse_output=False, transform_input=None, memory=None, verbose=0):
         super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
         self.batch_size = batch_size
         self.sparse_output = sparse_output
@@ -122,6 +129,9 @@ class BatchedPipeline(Pipeline):
             return self._as_output(super().transform(X, **params))
         return self._run_batches(X, fitted=True)
 
+    def _log_message(self, step_idx):
+        return None  # the progress bar replaces Pipeline's per-step messages
+
     def _as_output(self, features):
         return scipy.sparse.csr_matrix(features) if self.sparse_output else features
 
@@ -130,6 +140,9 @@ class BatchedPipeline(Pipeline):
         if n_rows <= self.batch_size:
             return self._as_output(super().transform(X) if fitted else super().fit_transform(X))
         output, pieces, errors = None, [], []
+        bar = progress_bar(
+            n_rows, desc="image features", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_ROWS
+        )
         for start in range(0, n_rows, self.batch_size):
             stop = min(start + self.batch_size, n_rows)
             try:
@@ -138,6 +151,8 @@ class BatchedPipeline(Pipeline):
             except BadRowsError as error:  # keep going: list every bad row, not just this batch's
                 errors.append(error)
                 continue
+            finally:
+                bar.update(stop - start)
             fitted = True
             if self.sparse_output or scipy.sparse.issparse(features):
                 pieces.append(self._as_output(features))
@@ -145,6 +160,7 @@ class BatchedPipeline(Pipeline):
             if output is None:
                 output = np.empty((n_rows, features.shape[1]), dtype=features.dtype)
             output[start:stop] = features
+        bar.close()
         if errors:
             raise _merged_error(errors, n_rows)
         return scipy.sparse.vstack(pieces, format="csr") if pieces else output

@@ -59,8 +59,8 @@ def make_image_features(
         Give the HOG + colour block as a CSR matrix, converted batch by batch:
         the cheaper way to concatenate it with sparse TF-IDF features.
     verbose : int, default=0
-        Progress bar of the CNN embedder (0: none; see :class:`CNNEmbedder`); the
-        handcrafted block has none yet.
+        Progress bars (0: none) of the handcrafted block (over its batches, see
+        :class:`BatchedPipeline`) and of the CNN embedder (see :class:`CNNEmbedder`).
 
     Returns
     -------
@@ -86,6 +86,7 @@ def make_image_features(
         [("decode", decode), ("features", features), ("normalize", Normalizer())],
         batch_size=batch_size,
         sparse_output=sparse_output,
+        verbose=verbose,
     )
     if not cnn:
         return handcrafted_block
