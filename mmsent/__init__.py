@@ -2,7 +2,7 @@
 
 from ._lazy import lazy_exports
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Public names, imported on first use: `import mmsent` stays cheap for the command
 # line and for tokenizer worker processes, which need only `mmsent.text._segment`.
