@@ -132,7 +132,7 @@ def _opencv():
     return cv2
 
 
-def _opencv_hog_chunk(images, orientations, cell, block, window):
+def _opencv_hog_chunk(hog_descriptor, images, orientations, cell, block, window):
     """OpenCV's HOG of each image, one window at the top-left corner.
 
     One descriptor per chunk, so per thread: building it is cheap, but not per image.
@@ -141,7 +141,7 @@ def _opencv_hog_chunk(images, orientations, cell, block, window):
     cell_size = (cell[1], cell[0])  # OpenCV sizes are (width, height)
     block_size = (block[1] * cell[1], block[0] * cell[0])
     # The block stride is one cell, as in skimage.
-    descriptor = _opencv().HOGDescriptor(window, block_size, cell_size, cell_size, orientations)
+    descriptor = hog_descriptor(window, block_size, cell_size, cell_size, orientations)
     return np.stack([descriptor.compute(image, locations=[(0, 0)]).ravel() for image in images])
 
 
@@ -154,7 +154,7 @@ def hog_batch(
     n_jobs=None,
     backend="numpy",
 ):
-    """HOG descriptors of a batch of uint8 images, equal to ``skimage.feature.hog``.
+    """HOG descriptors of a batch of uint8 images, equal to ``skimage.feature.hog`` (NumPy backend).
 
     Equivalent to ``skimage.feature.hog(image, ..., channel_axis=-1)`` per image
     (central-difference gradients, strongest channel per pixel, magnitude-weighted
@@ -207,7 +207,7 @@ def hog_batch(
             f"{cells_per_block} cells of {pixels_per_cell} px"
         )
     if backend == "opencv":
-        _opencv()  # a missing OpenCV is reported even for an empty batch
+        hog_descriptor = _opencv().HOGDescriptor
         images = np.ascontiguousarray(images)
         # Pixels beyond the last whole cell lie outside the window, as in skimage.
         window = (n_cell_cols * pixels_per_cell[1], n_cell_rows * pixels_per_cell[0])
@@ -215,7 +215,9 @@ def hog_batch(
         chunk = max(1, math.ceil(len(images) / effective_n_jobs(n_jobs)))
 
         def describe(start):
-            return _opencv_hog_chunk(images[start : start + chunk], orientations, pixels_per_cell, cells_per_block, window)
+            return _opencv_hog_chunk(
+                hog_descriptor, images[start : start + chunk], orientations, pixels_per_cell, cells_per_block, window
+            )
 
     else:
         chunk = max(1, _CHUNK_PIXELS // (images.shape[1] * images.shape[2]))
