@@ -146,13 +146,7 @@ def _opencv_hog_chunk(hog_descriptor, images, orientations, cell, block, window)
 
 
 def hog_batch(
-    images,
-    orientations=9,
-    pixels_per_cell=(8, 8),
-    cells_per_block=(2, 2),
-    block_norm="L2-Hys",
-    n_jobs=None,
-    backend="numpy",
+    images, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys", n_jobs=None, backend="numpy"
 ):
     """HOG descriptors of a batch of uint8 images, equal to ``skimage.feature.hog`` (NumPy backend).
 
