@@ -19,9 +19,10 @@ __all__ = ["HOGTransformer", "hog_batch"]
 _EPS = 1e-5  # skimage's block-normalisation epsilon
 _GRADIENT_RANGE = 511  # central differences of uint8 images lie in [-255, 255]
 # Pixels per vectorised pass: keeps the int16/int32 temporaries (about 40 bytes a
-# pixel) within a few tens of MB, near the CPU caches; measured faster than
-# whole-batch passes at 128 px.
-_CHUNK_PIXELS = 2**19
+# pixel) near 2.5 MB, within the CPU caches, and small enough for the allocator to
+# reuse their memory rather than fault in fresh pages. Measured against 2**19 in one
+# run (CPU time, 1024 images): 1.4x faster at 64 px, about the same at 128 px.
+_CHUNK_PIXELS = 2**16
 
 
 @lru_cache(maxsize=8)
@@ -76,13 +77,19 @@ def _dominant_gradients(images, height, width):
     g_col[:, :, :, 1:-1] = planes[:, :, :, 2:] - planes[:, :, :, :-2]
     g_row = g_row[:, :, :height, :width].astype(np.int32)
     g_col = g_col[:, :, :height, :width].astype(np.int32)
-    strength = g_row * g_row + g_col * g_col
-    code = (g_row + 255) * _GRADIENT_RANGE + g_col + 255
+    # In place: every temporary array is one more pass over memory.
+    strength = g_row * g_row
+    strength += g_col * g_col
+    code = g_row
+    code += 255
+    code *= _GRADIENT_RANGE
+    code += g_col
+    code += 255
     best, best_code = strength[0], code[0]
     for channel in range(1, len(planes)):
         stronger = strength[channel] > best
-        best = np.where(stronger, strength[channel], best)
-        best_code = np.where(stronger, code[channel], best_code)
+        np.maximum(best, strength[channel], out=best)
+        np.copyto(best_code, code[channel], where=stronger)
     return best, best_code
 
 
