@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_model": "._persistence",
     "model_metadata": "._persistence",
     "save_model": "._persistence",
+    "set_verbose": "._progress",
 }
 __all__ = ["__version__", *_EXPORTS]
 

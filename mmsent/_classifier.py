@@ -90,6 +90,14 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         large text batches, image decoding and HOG threads (``-1``: all cores).
         Featurizers passed in keep their own settings. Branches and folds run in
         this process, so every fold reuses the token and image caches.
+    verbose : int, default=0
+        Progress bars (tqdm, on stderr) of the default featurizers, as their
+        ``n_jobs``: 0 shows none (library calls are quiet); 1 shows one for each
+        batch large enough to take about a second (5,000 documents to segment,
+        128 images to embed), so a 10-post ``predict`` stays quiet; 2 shows one for
+        every batch. Featurizers passed in keep their own settings. It is read at
+        ``fit``, when the featurizers are built: on a fitted (or loaded) model use
+        :func:`mmsent.set_verbose`, which reaches the fitted copies.
     missing : {"auto", "impute", "renormalize", "error"}, default="auto"
         What to do with a post that lacks its image or its text (``None``, NaN,
         ``pd.NA`` or a blank string in the column), in ``fit`` and in ``predict``:
@@ -138,6 +146,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     ['positive']
     """
 
+    _reports_progress = True  # its verbose drives progress bars: see mmsent.set_verbose
+
     _parameter_constraints = {
         "fusion": [StrOptions(set(FUSIONS))],
         "text_column": [str, Integral],
@@ -153,6 +163,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         "probability": ["boolean"],
         "cv": ["cv_object"],
         "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
         "missing": [StrOptions({"auto", "impute", "renormalize", "error"})],
     }
 
@@ -173,6 +184,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         probability=False,
         cv=5,
         n_jobs=None,
+        verbose=0,
         missing="auto",
     ):
         self.fusion = fusion
@@ -189,6 +201,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.probability = probability
         self.cv = cv
         self.n_jobs = n_jobs
+        self.verbose = verbose
         self.missing = missing
 
     # -- building -----------------------------------------------------------------
@@ -200,11 +213,24 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             return SVC(C=self.C, class_weight=self.class_weight)
         return clone(self.classifier)
 
+    def _featurizers(self):
+        """The text and image featurizers: those given, else the defaults with this model's n_jobs and verbose."""
+        options = {"n_jobs": self.n_jobs, "verbose": self.verbose}
+        text = make_text_features(**options) if self.text_features is None else self.text_features
+        image = (
+            # concat joins the image block to sparse TF-IDF: sparse from the start is the cheap way there
+            make_image_features(**options, sparse_output=self.fusion == "concat")
+            if self.image_features is None
+            else self.image_features
+        )
+        return text, image
+
     def _build_model(self):
+        text_features, image_features = self._featurizers()
         return make_fusion_model(
             self.fusion,
-            text_features=make_text_features(n_jobs=self.n_jobs) if self.text_features is None else self.text_features,
-            image_features=make_image_features(n_jobs=self.n_jobs) if self.image_features is None else self.image_features,
+            text_features=text_features,
+            image_features=image_features,
             classifier=self._make_classifier(),
             text_column=self.text_column,
             image_column=self.image_column,

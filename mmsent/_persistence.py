@@ -50,7 +50,7 @@ from sklearn.utils import Bunch
 from . import __version__
 from ._classifier import MultimodalSentimentClassifier
 from .fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
-from .image import CNNEmbedder, ColorHistogram, HOGTransformer, ImageDecoder
+from .image import BatchedPipeline, CNNEmbedder, ColorHistogram, HOGTransformer, ImageDecoder
 from .text import JiebaTokenizer, LexiconFeatures, TextCleaner, passthrough_tokens
 
 __all__ = [
@@ -101,6 +101,7 @@ TRUSTED_TYPES = tuple(
                     TextCleaner,
                     passthrough_tokens,
                     ImageDecoder,
+                    BatchedPipeline,
                     HOGTransformer,
                     ColorHistogram,
                     CNNEmbedder,

@@ -15,11 +15,21 @@ from . import __version__
 from ._classifier import MultimodalSentimentClassifier
 from ._card import model_card
 from ._persistence import FORMATS, ModelIntegrityError, load_model, model_metadata, save_model
+from ._progress import set_verbose
 from .datasets import load_mvsa, read_manifest, write_demo
 from .evaluation import DEFAULT_FUSIONS, ablation_report, compare_fusions, format_table, prediction_scores, tune
 from .fusion import FUSIONS
 
 __all__ = ["main"]
+
+
+def _add_quiet(parser):
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _verbose(args):
+    """Featurizers' progress bars on, for batches large enough to matter, unless --quiet."""
+    return 0 if args.quiet else 1
 
 
 def _add_columns(parser, with_label=True):
@@ -37,7 +47,7 @@ def _add_sources(parser, held_out, held_help):
     parser.add_argument(held_out, dest=held_out.strip("-"), help=held_help)
     parser.add_argument("--cv", type=int, metavar="K", help="stratified K-fold CV inside the training data instead")
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of random search (default: 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_quiet(parser)
 
 
 def _add_model_options(parser):
@@ -57,6 +67,7 @@ def _estimator(args, fusion=None):
         C=args.C,
         class_weight=args.class_weight,
         probability=args.probability,
+        verbose=_verbose(args),
     )
 
 
@@ -94,7 +105,8 @@ def _train(args):
         test, test_labels = _labelled(args, args.test, args.fusion)
         metrics = prediction_scores(test_labels, model.predict(test))
         data["test"] = _manifest_description(args.test, test_labels)
-    path = save_model(model, args.out, format=args.format, metrics=metrics, data=data)
+    # The bars belong to this run, not to the saved model: it loads as quiet as any library call.
+    path = save_model(set_verbose(model, 0), args.out, format=args.format, metrics=metrics, data=data)
     card = path.with_name(f"{path.name}.md")
     card.write_text(model_card(path), encoding="utf-8")
     file = model_metadata(path)["file"]
@@ -129,7 +141,7 @@ def _report(errors, on_error):
 
 
 def _predict(args):
-    model = load_model(args.model, trusted=args.trust, sha256=args.sha256)
+    model = set_verbose(load_model(args.model, trusted=args.trust, sha256=args.sha256), _verbose(args))
     fusion = getattr(model, "fusion", "concat")
     columns = {
         "text_column": getattr(model, "text_column", args.text_col),
@@ -247,7 +259,7 @@ def _tune(args):
     for name, value in found.best_params_.items():
         print(f"  {name} = {value!r}")
     print(f"\nTop candidates:\n\n{format_table(table, digits=4)}\n")
-    path = save_model(found.best_estimator_, args.out)
+    path = save_model(set_verbose(found.best_estimator_, 0), args.out)
     refit = "train + dev" if dev is not None else "all training"
     print(f"Saved the best model, refit on {refit} posts ({len(train) + (0 if dev is None else len(dev))}), to {path}")
 
@@ -312,6 +324,7 @@ def _parser():
     train.add_argument("--test", help="labelled manifest to score the model on; the scores go into its metadata")
     _add_model_options(train)
     _add_columns(train)
+    _add_quiet(train)
     train.set_defaults(run=_train)
 
     predict = commands.add_parser("predict", help="predict labels (and probabilities) for a manifest")
@@ -335,6 +348,7 @@ def _parser():
         help="skops files only: also trust this type (repeatable; `mmsent info` or the refusal lists them)",
     )
     _add_columns(predict, with_label=False)
+    _add_quiet(predict)
     predict.set_defaults(run=_predict)
 
     evaluate = commands.add_parser(

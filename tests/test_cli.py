@@ -9,6 +9,7 @@ from PIL import Image
 
 from mmsent import load_model, model_metadata
 from mmsent.cli import main
+from mmsent.text import clear_token_cache
 
 from .conftest import synthetic_posts
 
@@ -109,6 +110,24 @@ def test_predict_to_stdout_without_probabilities(manifests, tmp_path, capsys):
     assert main(["predict", "--model", str(model), "--data", str(manifests["test"])]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "caption,picture,sentiment,prediction" and len(lines) == 21
+
+
+def test_train_and_predict_show_progress_bars_unless_quiet(manifests, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("mmsent.text._tokenizer._PROGRESS_MIN_DOCUMENTS", 10)  # the test's posts count as large
+    model = tmp_path / "m.joblib"
+    train = ["train", "--data", str(manifests["train"]), "--out", str(model), "--fusion", "text", *COLUMNS]
+    train += ["--label-col", "sentiment"]
+    predict = ["predict", "--model", str(model), "--data", str(manifests["test"]), "--out", str(tmp_path / "p.csv")]
+    for args in (train, predict):
+        clear_token_cache()
+        assert main([*args, "--quiet"]) == 0
+        assert capsys.readouterr().err == ""
+        clear_token_cache()
+        assert main(args) == 0
+        err = capsys.readouterr().err
+        assert "tokenize: 100%" in err and "documents/s" in err
+    saved = load_model(model)  # the bars were the run's, not the model's
+    assert saved.verbose == 0 and saved.model_.get_params()["features__text__transformer__tokenize__verbose"] == 0
 
 
 def test_evaluate_prints_a_table(manifests, tmp_path, capsys):

@@ -169,3 +169,19 @@ def test_image_branch_with_cnn_in_every_fusion_and_a_skops_file(onnx_path, posts
     assert list((tmp_path / "cache" / "embeddings").rglob("*.npy"))  # the default cache is the user's cache folder
     loaded = load_model(save_model(clf, tmp_path / "m.skops"))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+@needs_cnn
+def test_progress_bar_counts_images_batch_by_batch_and_changes_no_embedding(onnx_path, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(_cnn, "_PROGRESS_MIN_IMAGES", 5)
+    images = [photo(seed) for seed in range(5)]
+    quiet = CNNEmbedder(model_path=onnx_path, cache_dir=None, batch_size=2).fit().transform(images)
+    assert capsys.readouterr().err == ""
+    embedder = CNNEmbedder(model_path=onnx_path, cache_dir=tmp_path, batch_size=2, verbose=1).fit()
+    np.testing.assert_array_equal(embedder.transform(images), quiet)
+    err = capsys.readouterr().err
+    assert "CNN embed: 100%" in err and "5/5" in err and "images/s" in err
+    embedder.transform(images)  # cached embeddings are read, and counted, too
+    assert "5/5" in capsys.readouterr().err
+    embedder.transform(images[:4])  # below the size that gets a bar at verbose=1
+    assert capsys.readouterr().err == ""

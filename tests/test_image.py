@@ -12,6 +12,7 @@ from skimage.color import rgb2hsv
 from skimage.feature import hog as skimage_hog
 
 from mmsent.image import (
+    BatchedPipeline,
     ColorHistogram,
     HOGTransformer,
     ImageDecodeError,
@@ -323,6 +324,64 @@ def test_default_image_branch_decodes_once_and_normalises(image_files, monkeypat
     assert len(calls) == 1  # HOG and the histogram share one decoded batch
     assert features.shape == (4, 1764 + 128)
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)
+
+
+# -- batches ----------------------------------------------------------------------------
+
+
+def test_batches_give_the_unbatched_features_and_never_exceed_batch_size(monkeypatch):
+    images = list(random_batch(n=11, size=32, seed=3))
+    seen = []
+    original = _decode.decode_images
+    monkeypatch.setattr(_decode, "decode_images", lambda X, **k: seen.append(len(X)) or original(X, **k))
+    batched = make_image_features(size=(32, 32), batch_size=4)
+    features = batched.fit_transform(images)
+    assert seen == [4, 4, 3]
+    whole = make_image_features(size=(32, 32), batch_size=11).fit_transform(images)
+    assert features.dtype == np.float32 and features.shape == whole.shape == (11, 324 + 128)
+    np.testing.assert_array_equal(features, whole)
+    seen.clear()
+    np.testing.assert_array_equal(batched.transform(images[::-1]), whole[::-1])
+    assert seen == [4, 4, 3]
+
+
+def test_bad_rows_of_every_batch_are_listed_together(tmp_path, image_files):
+    good = [str(p) for p in image_files]
+    column = pd.Series([good[0], str(tmp_path / "gone.png"), *good, b"junk", good[1]], index=list("abcdefgh"))
+    with pytest.raises(ImageDecodeError) as info:
+        make_image_features(batch_size=3).fit_transform(column)
+    assert str(info.value).startswith("2 of 8 images could not be read")
+    assert [row for row, _ in info.value.problems] == ["b", "g"]
+    fitted = make_image_features(batch_size=3).fit(column.drop(["b", "g"]))
+    with pytest.raises(ImageDecodeError) as info:
+        fitted.transform(column)
+    assert [row for row, _ in info.value.problems] == ["b", "g"]
+
+
+def test_steps_that_learn_from_rows_are_fitted_on_all_of_them():
+    from sklearn.preprocessing import StandardScaler
+
+    images = random_batch(n=9, size=16, seed=4)
+    batched = BatchedPipeline([("color", ColorHistogram()), ("scale", StandardScaler())], batch_size=2)
+    features = batched.fit_transform(images)
+    expected = StandardScaler().fit(ColorHistogram().fit_transform(images))
+    np.testing.assert_allclose(batched.named_steps["scale"].mean_, expected.mean_)
+    np.testing.assert_allclose(features, batched.transform(images), atol=1e-6)
+
+
+def test_sparse_steps_are_stacked_and_batch_size_is_a_parameter():
+    from scipy import sparse
+    from sklearn.base import clone
+    from sklearn.preprocessing import FunctionTransformer
+
+    images = random_batch(n=5, size=16, seed=5)
+    batched = BatchedPipeline([("color", ColorHistogram()), ("sparse", FunctionTransformer(sparse.csr_array))], batch_size=2)
+    features = batched.fit_transform(images)
+    assert sparse.issparse(features) and features.shape == (5, 128)
+    np.testing.assert_array_equal(features.toarray(), ColorHistogram().fit_transform(images))
+    assert clone(batched).set_params(batch_size=3).get_params()["batch_size"] == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        BatchedPipeline([("color", ColorHistogram())], batch_size=0).fit(images)
 
 
 # -- decoding backends and threads ----------------------------------------------------

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import RepeatedStratifiedKFold
-from tqdm import tqdm
 
 from .._classifier import MultimodalSentimentClassifier
+from .._progress import progress_bar
 from ._compare import DEFAULT_FUSIONS, fit_and_score, format_table
 from ._plots import plot_ablation, plot_confusion_matrix
 
@@ -198,7 +198,7 @@ def ablation_report(
 
     rows, class_rows = [], []
     matrices = {fusion: np.zeros((len(classes), len(classes)), dtype=int) for fusion in fusions}
-    with tqdm(total=n_fits, desc="ablation", unit="fit", disable=not progress) as bar:
+    with progress_bar(n_fits, desc="ablation", unit="fit", verbose=progress) as bar:
         for fold, (X_train, y_train, X_eval, y_eval) in enumerate(splits):
             for fusion in fusions:
                 bar.set_postfix_str(f"fold {fold}, {fusion}")

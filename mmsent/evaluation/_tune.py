@@ -6,11 +6,9 @@ from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (registers HalvingRandomSearchCV)
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import GridSearchCV, HalvingRandomSearchCV, ParameterGrid, PredefinedSplit
-from tqdm import tqdm
 
 from .._classifier import MultimodalSentimentClassifier
-from ..image import make_image_features
-from ..text import make_text_features
+from .._progress import progress_bar
 
 __all__ = ["default_param_grid", "tune"]
 
@@ -82,7 +80,8 @@ def tune(
     estimator : MultimodalSentimentClassifier, default=None
         The model to tune. None: the default one, with explicit
         ``make_text_features()`` / ``make_image_features()`` so that their
-        parameters exist. A model whose featurizers are None gets them too.
+        parameters exist. A model whose featurizers are None gets them too,
+        with its own ``n_jobs`` and ``verbose``.
     cv : int, default=3
         Inner folds when there is no dev split.
     search : {"grid", "halving"}, default="grid"
@@ -120,10 +119,9 @@ def tune(
     if search not in ("grid", "halving"):
         raise ValueError(f"search must be 'grid' or 'halving', got {search!r}")
     estimator = MultimodalSentimentClassifier() if estimator is None else clone(estimator)
-    if estimator.text_features is None:
-        estimator.set_params(text_features=make_text_features())
-    if estimator.image_features is None:
-        estimator.set_params(image_features=make_image_features())
+    # The featurizers it would build itself, made explicit so that their parameters exist.
+    text_features, image_features = estimator._featurizers()
+    estimator.set_params(text_features=text_features, image_features=image_features)
     param_grid = default_param_grid(estimator.fusion) if param_grid is None else param_grid
     unknown = sorted(set(param_grid) - set(estimator.get_params(deep=True)))
     if unknown:
@@ -136,7 +134,7 @@ def tune(
         splitter = cv
     n_splits = 1 if X_dev is not None else cv
     total = len(ParameterGrid(param_grid)) * n_splits if search == "grid" else None
-    with tqdm(total=total, desc=f"tune ({search})", unit="fit", disable=not progress) as bar:
+    with progress_bar(total, desc=f"tune ({search})", unit="fit", verbose=progress) as bar:
         scorer = _ProgressScorer(get_scorer(scoring), bar)
         if search == "grid":
             found = GridSearchCV(estimator, param_grid, scoring=scorer, cv=splitter, refit=refit)

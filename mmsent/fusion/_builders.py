@@ -124,8 +124,15 @@ def make_fusion_model(
             f"missing='renormalize' leaves absent modalities out of a decision-level fusion {DECISION_LEVEL}; "
             f"fusion={fusion!r} has no per-modality decisions: use missing='impute'"
         )
-    wrap = ModalityImputer if missing == "impute" else clone
-    features = {"text": wrap(text_features), "image": wrap(image_features)}
+    if missing == "impute":
+        # A missing text is what an empty post gives (all-zero TF-IDF); a missing
+        # image stands in as the average image's features, dense or sparse.
+        features = {
+            "text": ModalityImputer(text_features, fill="zero"),
+            "image": ModalityImputer(image_features, fill="mean"),
+        }
+    else:
+        features = {"text": clone(text_features), "image": clone(image_features)}
     columns = {"text": text_column, "image": image_column}
 
     def branch_classifier(calibrate):

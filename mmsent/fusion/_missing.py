@@ -107,19 +107,28 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         n_missing = int((~present).sum())
         dtype = float if features is None else features.dtype
         if self.sparse_output_:
-            stand_ins = sp.csr_matrix(np.tile(self.fill_.astype(dtype), (n_missing, 1)))
-            blocks = [block for block in (features, stand_ins) if block is not None]
-            # Present rows first, then stand-ins; reorder back to the posts' order.
-            order = np.concatenate([np.flatnonzero(present), np.flatnonzero(~present)])
-            out = sp.vstack(blocks, format="csr")[np.argsort(order)]
-        else:
-            out = np.tile(self.fill_.astype(dtype), (len(present), 1))
-            if features is not None:
-                out[present] = features
-        if not self.add_indicator:
-            return out
-        flag = (~present).astype(dtype).reshape(-1, 1)
-        return sp.hstack([out, sp.csr_matrix(flag)], format="csr") if self.sparse_output_ else np.hstack([out, flag])
+            out = features
+            if n_missing:
+                stand_ins = sp.csr_matrix(np.tile(self.fill_.astype(dtype), (n_missing, 1)))
+                blocks = [block for block in (features, stand_ins) if block is not None]
+                # Present rows first, then stand-ins; reorder back to the posts' order.
+                order = np.concatenate([np.flatnonzero(present), np.flatnonzero(~present)])
+                out = sp.vstack(blocks, format="csr")[np.argsort(order)]
+            if not self.add_indicator:
+                return out
+            return sp.hstack([out, sp.csr_matrix((~present).astype(dtype).reshape(-1, 1))], format="csr")
+        if features is not None and present.all() and not self.add_indicator:
+            return features
+        # One allocation for features, stand-ins and flag: the image block is the
+        # largest array of a fit, and every extra copy of it counts at the peak.
+        width = len(self.fill_)
+        out = np.empty((len(present), width + self.add_indicator), dtype=dtype)
+        out[~present, :width] = self.fill_
+        if features is not None:
+            out[present, :width] = features
+        if self.add_indicator:
+            out[:, width] = ~present
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

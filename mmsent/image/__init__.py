@@ -1,5 +1,6 @@
 """Image featurizers: one decoding step, batch HOG, HSV colour histograms and CNN embeddings."""
 
+from ._batched import BatchedPipeline
 from ._cnn import CNNEmbedder, clear_embedding_cache, cnn_cache_dir, cnn_weights_path, export_cnn
 from ._color import ColorHistogram, rgb_to_hsv
 from ._decode import ImageDecodeError, ImageDecoder, clear_image_cache, decode_image, decode_images
@@ -7,6 +8,7 @@ from ._features import make_image_features
 from ._hog import HOGTransformer, hog_batch
 
 __all__ = [
+    "BatchedPipeline",
     "CNNEmbedder",
     "ColorHistogram",
     "HOGTransformer",

@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._packages import package_dir
+from .._progress import progress_bar
 from .._validation import as_value_list, describe_rows, is_missing, row_labels
 from ._decode import MAX_PIXELS, ImageDecodeError, _check_pixels, _failure, _open, _to_rgb
 
@@ -40,6 +41,8 @@ _MEAN, _SCALE = 127.0, 128.0
 # Names the exported graph's version (input: uint8 NHWC pixels); part of the cached file's name,
 # so a changed export never reuses an old file. Change it whenever the export changes.
 _EXPORT_FORMAT = "uint8-nhwc-3"
+# verbose=1 shows a bar from this many images to embed (about a second on two cores).
+_PROGRESS_MIN_IMAGES = 128
 _sessions = {}  # (model path, providers, threads) -> onnxruntime.InferenceSession, shared by all embedders
 _sessions_lock = threading.Lock()
 
@@ -314,6 +317,9 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         None: no cache.
     max_pixels : int or None, default=50_000_000
         Images with more pixels are refused before they are decoded.
+    verbose : int, default=0
+        Progress bar on stderr over the images ``transform`` reads, advanced batch
+        by batch (cached ones included): 0 none, 1 from 128 images, 2 for any batch.
 
     Attributes
     ----------
@@ -333,6 +339,8 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
     (1, 1280)
     """
 
+    _reports_progress = True  # its verbose drives progress bars: see mmsent.set_verbose
+
     _parameter_constraints = {
         "model_path": [str, os.PathLike, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -341,6 +349,7 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "cache_dir": [str, os.PathLike, StrOptions({"auto"}), None],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -352,6 +361,7 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         n_jobs=None,
         cache_dir="auto",
         max_pixels=MAX_PIXELS,
+        verbose=0,
     ):
         self.model_path = model_path
         self.batch_size = batch_size
@@ -360,6 +370,7 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
         self.max_pixels = max_pixels
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
@@ -418,7 +429,10 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         embeddings = np.zeros((len(values), EMBEDDING_SIZE), dtype=np.float32)
         failures = []
         workers = max(1, effective_n_jobs(self.n_jobs))
-        with ThreadPoolExecutor(workers) as pool:
+        bar = progress_bar(
+            len(values), desc="CNN embed", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_IMAGES
+        )
+        with ThreadPoolExecutor(workers) as pool, bar:
             for start, rows in self._batches(values, pool, folder):
                 todo, crops, keys = [], [], []
                 for offset, (key, pixels_or_embedding, why) in enumerate(rows):
@@ -430,12 +444,12 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
                         todo.append(start + offset)
                         crops.append(pixels_or_embedding)
                         keys.append(key)
-                if not todo:
-                    continue
-                embeddings[todo] = self._embed(np.stack(crops))
-                if folder is not None:
-                    for row, key in zip(todo, keys):
-                        _store(folder / key[:2] / f"{key}.npy", embeddings[row])
+                if todo:
+                    embeddings[todo] = self._embed(np.stack(crops))
+                    if folder is not None:
+                        for row, key in zip(todo, keys):
+                            _store(folder / key[:2] / f"{key}.npy", embeddings[row])
+                bar.update(len(rows))
         if failures:
             labels = row_labels(X) if not isinstance(X, np.ndarray) or X.ndim != 4 else list(range(len(values)))
             problems = [(labels[i], why) for i, why in failures]

@@ -22,7 +22,7 @@ def _cell_table(bins):
     instead of a dozen float operations per pixel per image.
     """
     cells = np.empty(2**24, dtype=np.uint8 if np.prod(bins) <= 256 else np.int32)
-    step = 2**20
+    step = 2**17  # colours per pass: keeps the float temporaries near 10 MB
     for start in range(0, 2**24, step):
         colours = np.arange(start, start + step, dtype=np.int32)
         rgb = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=-1).astype(np.uint8)

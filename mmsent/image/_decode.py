@@ -34,6 +34,11 @@ class ImageDecodeError(BadRowsError):
 
     modality = "image"
 
+    @classmethod
+    def for_rows(cls, problems, n_images):
+        """The error for ``problems`` (``(row, message)`` pairs) among ``n_images`` rows."""
+        return cls(f"{len(problems)} of {n_images} images could not be read:\n{describe_rows(problems)}", problems)
+
 
 def clear_image_cache():
     """Forget the decoded images kept in memory (results do not change)."""
@@ -308,9 +313,7 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=
     labels = row_labels(images)
     problems = [(labels[j], why) for j, why in sorted(failures)]
     if problems:
-        raise ImageDecodeError(
-            f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}", problems
-        )
+        raise ImageDecodeError.for_rows(problems, len(values))
     return batch
 
 

@@ -115,6 +115,7 @@ def make_text_features(
     sublinear_tf=True,
     tokenizer=None,
     n_jobs=None,
+    verbose=0,
     lexicon=False,
     lexicon_weight=0.5,
     encodings=("utf-8",),
@@ -139,9 +140,11 @@ def make_text_features(
     sublinear_tf : bool, default=True
         Use ``1 + log(tf)``.
     tokenizer : JiebaTokenizer, default=None
-        The tokenizing step; defaults to ``JiebaTokenizer(n_jobs=n_jobs)``.
+        The tokenizing step; defaults to ``JiebaTokenizer(n_jobs=n_jobs, verbose=verbose)``.
     n_jobs : int, default=None
         Worker processes of the default tokenizer, for large batches.
+    verbose : int, default=0
+        Progress bar of the default tokenizer (0: none; see :class:`JiebaTokenizer`).
     lexicon : bool, default=False
         Add sentiment-lexicon features (:class:`LexiconFeatures`, the
         ``lexicon`` extra) beside TF-IDF: the result is then a ``FeatureUnion``
@@ -181,7 +184,7 @@ def make_text_features(
         sublinear_tf=sublinear_tf,
         dtype=np.float32,
     )
-    tokenize = JiebaTokenizer(n_jobs=n_jobs) if tokenizer is None else tokenizer
+    tokenize = JiebaTokenizer(n_jobs=n_jobs, verbose=verbose) if tokenizer is None else tokenizer
     tfidf = Pipeline([("clean", TextCleaner(encodings=encodings)), ("tokenize", tokenize), ("tfidf", vectorizer)])
     if not lexicon:
         return tfidf

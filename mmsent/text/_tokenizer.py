@@ -7,6 +7,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
+from .._progress import progress_bar
 from .._validation import as_value_list
 from ._segment import SegmentConfig, resolve_backend, tokenize, tokenize_chunk
 
@@ -21,6 +22,10 @@ _MAX_CACHED_DOCUMENTS = 500_000
 # loading jieba's dictionary in each (about a second) would cost more than it saves.
 _PARALLEL_MIN_CHARS = 300_000
 _CHUNKS_PER_JOB = 4
+# In-process segmentation goes this many documents at a time, so that a bar can advance.
+_SERIAL_CHUNK_DOCUMENTS = 1_000
+# verbose=1 shows a bar from this many documents to segment (about a second of jieba).
+_PROGRESS_MIN_DOCUMENTS = 5_000
 
 
 def clear_token_cache():
@@ -71,6 +76,9 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         the cache key, so tokens of the two are never mixed.
     n_jobs : int, default=None
         Worker processes for ``transform`` on large batches (``-1``: all cores).
+    verbose : int, default=0
+        Progress bar on stderr over the documents ``transform`` segments (cached
+        ones are not counted): 0 none, 1 from 5,000 documents, 2 for any batch.
 
     Examples
     --------
@@ -81,6 +89,8 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
     [['很', '好'], ['太', '差']]
     """
 
+    _reports_progress = True  # its verbose drives progress bars: see mmsent.set_verbose
+
     _parameter_constraints = {
         "hmm": ["boolean"],
         "user_dict": [str, Path, None],
@@ -89,6 +99,7 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         "normalize_entities": ["boolean"],
         "backend": [StrOptions({"auto", "jieba", "jieba_fast"})],
         "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -100,6 +111,7 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         normalize_entities=True,
         backend="auto",
         n_jobs=None,
+        verbose=0,
     ):
         self.hmm = hmm
         self.user_dict = user_dict
@@ -108,9 +120,10 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         self.normalize_entities = normalize_entities
         self.backend = backend
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def _config(self):
-        """What determines the tokens (``n_jobs`` does not): the cache key."""
+        """What determines the tokens (``n_jobs`` and ``verbose`` do not): the cache key."""
         return SegmentConfig(
             hmm=self.hmm,
             user_dict=None if self.user_dict is None else str(self.user_dict),
@@ -146,14 +159,23 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         cache = self._cache(config)
         missing = list(dict.fromkeys(doc for doc in docs if doc not in cache))
         n_jobs = min(effective_n_jobs(self.n_jobs), max(len(missing), 1))
-        if n_jobs > 1 and sum(map(len, missing)) >= _PARALLEL_MIN_CHARS:
-            size = -(-len(missing) // (n_jobs * _CHUNKS_PER_JOB))
-            chunks = [missing[i : i + size] for i in range(0, len(missing), size)]
-            results = Parallel(n_jobs=n_jobs)(delayed(tokenize_chunk)(chunk, config) for chunk in chunks)
+        parallel = n_jobs > 1 and sum(map(len, missing)) >= _PARALLEL_MIN_CHARS
+        size = -(-len(missing) // (n_jobs * _CHUNKS_PER_JOB)) if parallel else _SERIAL_CHUNK_DOCUMENTS
+        chunks = [missing[i : i + size] for i in range(0, len(missing), size)]
+        if parallel:
+            # In order, as each chunk comes back: the bar advances while the workers run.
+            results = Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(tokenize_chunk)(chunk, config) for chunk in chunks
+            )
+        else:
+            results = (tokenize_chunk(chunk, config) for chunk in chunks)
+        bar = progress_bar(
+            len(missing), desc="tokenize", unit="documents", verbose=self.verbose, min_total=_PROGRESS_MIN_DOCUMENTS
+        )
+        with bar:
             for chunk, tokens in zip(chunks, results):
                 cache.update(zip(chunk, tokens))
-        else:
-            cache.update(zip(missing, tokenize_chunk(missing, config)))
+                bar.update(len(chunk))
         return [list(cache[doc]) for doc in docs]
 
     def __eq__(self, other):
