@@ -1,5 +1,6 @@
-"""Histogram of Oriented Gradients over a whole batch of images, in NumPy."""
+"""Histogram of Oriented Gradients over a whole batch of images, in NumPy or with OpenCV."""
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from numbers import Integral
@@ -18,9 +19,10 @@ __all__ = ["HOGTransformer", "hog_batch"]
 _EPS = 1e-5  # skimage's block-normalisation epsilon
 _GRADIENT_RANGE = 511  # central differences of uint8 images lie in [-255, 255]
 # Pixels per vectorised pass: keeps the int16/int32 temporaries (about 40 bytes a
-# pixel) within a few tens of MB, near the CPU caches; measured faster than
-# whole-batch passes at 128 px.
-_CHUNK_PIXELS = 2**19
+# pixel) near 2.5 MB, within the CPU caches, and small enough for the allocator to
+# reuse their memory rather than fault in fresh pages. Measured against 2**19 in one
+# run (CPU time, 1024 images): 1.4x faster at 64 px, about the same at 128 px.
+_CHUNK_PIXELS = 2**16
 
 
 @lru_cache(maxsize=8)
@@ -75,14 +77,32 @@ def _dominant_gradients(images, height, width):
     g_col[:, :, :, 1:-1] = planes[:, :, :, 2:] - planes[:, :, :, :-2]
     g_row = g_row[:, :, :height, :width].astype(np.int32)
     g_col = g_col[:, :, :height, :width].astype(np.int32)
-    strength = g_row * g_row + g_col * g_col
-    code = (g_row + 255) * _GRADIENT_RANGE + g_col + 255
+    # In place where possible: every temporary array is one more pass over memory.
+    strength = g_row * g_row
+    strength += g_col * g_col
+    code = g_row  # g_row is not needed any more: its buffer becomes the code
+    code += 255
+    code *= _GRADIENT_RANGE
+    code += g_col
+    code += 255
     best, best_code = strength[0], code[0]
     for channel in range(1, len(planes)):
         stronger = strength[channel] > best
-        best = np.where(stronger, strength[channel], best)
+        np.maximum(best, strength[channel], out=best)
+        # np.where measured 1.1x faster here than an in-place copyto(where=).
         best_code = np.where(stronger, code[channel], best_code)
     return best, best_code
+
+
+def _check_backend_options(backend, block_norm):
+    """Refuse options a backend cannot compute, rather than silently computing others."""
+    if backend not in ("numpy", "opencv"):
+        raise ValueError(f"backend must be 'numpy' or 'opencv', got {backend!r}")
+    if backend == "opencv" and block_norm != "L2-Hys":
+        raise ValueError(
+            f"block_norm={block_norm!r} is not available with backend='opencv': OpenCV's HOGDescriptor "
+            "only normalises blocks by 'L2-Hys'; use backend='numpy' for the others"
+        )
 
 
 def _hog_chunk(images, orientations, cell, block, block_norm):
@@ -106,16 +126,49 @@ def _hog_chunk(images, orientations, cell, block, block_norm):
     return _normalize_blocks(blocks, block_norm).reshape(n, -1).astype(np.float32)
 
 
+def _opencv():
+    """The ``cv2`` module, checked to have ``HOGDescriptor`` (OpenCV 5's main wheel moved it out)."""
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    if not hasattr(cv2, "HOGDescriptor"):
+        raise ImportError(
+            "the 'opencv' HOG backend needs OpenCV's HOGDescriptor, which is not installed here "
+            "(OpenCV 5's main wheel lacks it): pip install 'opencv-python-headless<5' (or 'mmsent[fast]')"
+        )
+    return cv2
+
+
+def _opencv_hog_chunk(hog_descriptor, images, orientations, cell, block, window):
+    """OpenCV's HOG of each image, one window at the top-left corner.
+
+    One descriptor per chunk, so per thread: building it is cheap, but not per image.
+    Gradients at the window's edges still see the pixels beyond it, as in the NumPy path.
+    """
+    cell_size = (cell[1], cell[0])  # OpenCV sizes are (width, height)
+    block_size = (block[1] * cell[1], block[0] * cell[0])
+    # The block stride is one cell, as in skimage.
+    descriptor = hog_descriptor(window, block_size, cell_size, cell_size, orientations)
+    return np.stack([descriptor.compute(image, locations=[(0, 0)]).ravel() for image in images])
+
+
 def hog_batch(
-    images, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys", n_jobs=None
+    images, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys", n_jobs=None, backend="numpy"
 ):
-    """HOG descriptors of a batch of uint8 images, equal to ``skimage.feature.hog``.
+    """HOG descriptors of a batch of uint8 images, equal to ``skimage.feature.hog`` (NumPy backend).
 
     Equivalent to ``skimage.feature.hog(image, ..., channel_axis=-1)`` per image
     (central-difference gradients, strongest channel per pixel, magnitude-weighted
     orientation bins over [0, 180) degrees, overlapping normalised blocks), but the
     gradients, binning, cell histograms and block normalisation run as array
     operations over the whole batch.
+
+    ``backend="opencv"`` computes OpenCV's ``HOGDescriptor`` instead, with the same
+    geometry and length but other values: it weights pixels by a Gaussian window
+    over each block, spreads each vote over two bins and four cells, and orders
+    blocks and the cells in a block column by column (skimage: row by row).
+    Correlation with the NumPy values, reordered, is about 0.8 on photos.
 
     Parameters
     ----------
@@ -125,8 +178,11 @@ def hog_batch(
     cells_per_block : tuple of int, default=(2, 2)
     block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default="L2-Hys"
     n_jobs : int, default=None
-        Threads over chunks of the batch (``-1``: one per core). NumPy releases the
-        GIL in its array operations, so threads share the work without copies.
+        Threads over chunks of the batch (``-1``: one per core). NumPy and OpenCV
+        release the GIL, so threads share the work without copies.
+    backend : {"numpy", "opencv"}, default="numpy"
+        ``"opencv"`` needs ``opencv-python-headless<5`` and ``block_norm="L2-Hys"``,
+        the only normalisation OpenCV offers.
 
     Returns
     -------
@@ -144,6 +200,7 @@ def hog_batch(
         raise ValueError(f"expected a uint8 batch (n, h, w[, c]), got {images.dtype} {images.shape}")
     if images.ndim == 3:
         images = images[..., None]
+    _check_backend_options(backend, block_norm)
     n_cell_rows = images.shape[1] // pixels_per_cell[0]
     n_cell_cols = images.shape[2] // pixels_per_cell[1]
     if n_cell_rows < cells_per_block[0] or n_cell_cols < cells_per_block[1]:
@@ -151,12 +208,26 @@ def hog_batch(
             f"images of {images.shape[2]}x{images.shape[1]} px are too small for blocks of "
             f"{cells_per_block} cells of {pixels_per_cell} px"
         )
-    chunk = max(1, _CHUNK_PIXELS // (images.shape[1] * images.shape[2]))
+    if backend == "opencv":
+        hog_descriptor = _opencv().HOGDescriptor
+        images = np.ascontiguousarray(images)
+        # Pixels beyond the last whole cell lie outside the window, as in skimage.
+        window = (n_cell_cols * pixels_per_cell[1], n_cell_rows * pixels_per_cell[0])
+        # One chunk per thread: each image is a single fast call, so nothing to balance.
+        chunk = max(1, math.ceil(len(images) / effective_n_jobs(n_jobs)))
+
+        def describe(start):
+            return _opencv_hog_chunk(
+                hog_descriptor, images[start : start + chunk], orientations, pixels_per_cell, cells_per_block, window
+            )
+
+    else:
+        chunk = max(1, _CHUNK_PIXELS // (images.shape[1] * images.shape[2]))
+
+        def describe(start):
+            return _hog_chunk(images[start : start + chunk], orientations, pixels_per_cell, cells_per_block, block_norm)
+
     starts = range(0, len(images), chunk)
-
-    def describe(start):
-        return _hog_chunk(images[start : start + chunk], orientations, pixels_per_cell, cells_per_block, block_norm)
-
     workers = min(effective_n_jobs(n_jobs), len(starts))
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
@@ -187,9 +258,19 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         decoded at 64x64.
     n_jobs : int, default=None
         Threads over chunks of the batch (``-1``: one per core).
+    backend : {"auto", "numpy", "opencv"}, default="auto"
+        ``"numpy"`` gives ``skimage.feature.hog``'s values (within 1e-4) on every
+        machine. ``"opencv"`` uses OpenCV's ``HOGDescriptor`` (``opencv-python-headless<5``):
+        faster, same length, but other values (see :func:`hog_batch`), and only
+        ``block_norm="L2-Hys"``. ``"auto"`` is ``"numpy"``: whether OpenCV is
+        installed must not change the features a model learns from. The choice is
+        made at ``fit`` and kept in ``backend_``; a model fitted with OpenCV raises
+        where OpenCV is missing rather than compute other features.
 
     Attributes
     ----------
+    backend_ : str
+        The backend used, ``"numpy"`` or ``"opencv"``.
     n_features_out_ : int
         Length of each descriptor.
 
@@ -209,6 +290,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         "block_norm": [StrOptions({"L1", "L1-sqrt", "L2", "L2-Hys"})],
         "size": [tuple, list, None],
         "n_jobs": [Integral, None],
+        "backend": [StrOptions({"auto", "numpy", "opencv"})],
     }
 
     def __init__(
@@ -219,6 +301,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         block_norm="L2-Hys",
         size=None,
         n_jobs=None,
+        backend="auto",
     ):
         self.orientations = orientations
         self.pixels_per_cell = pixels_per_cell
@@ -226,8 +309,16 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         self.block_norm = block_norm
         self.size = size
         self.n_jobs = n_jobs
+        self.backend = backend
 
-    def _compute(self, X):
+    def __setstate__(self, state):
+        # Models pickled before the backend parameter existed computed NumPy HOG.
+        state.setdefault("backend", "auto")
+        if "n_features_out_" in state:
+            state.setdefault("backend_", "numpy")
+        super().__setstate__(state)
+
+    def _compute(self, X, backend):
         images = as_image_batch(X, self.size)
         return hog_batch(
             images,
@@ -236,24 +327,27 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
             tuple(self.cells_per_block),
             self.block_norm,
             n_jobs=self.n_jobs,
+            backend=backend,
         )
 
     def fit(self, X, y=None):
-        """Record the descriptor length for the images in ``X``."""
+        """Choose the backend and record the descriptor length for the images in ``X``."""
         self.fit_transform(X)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit and return the descriptors in one pass over ``X``."""
-        features = self._compute(X)
+        backend = "numpy" if self.backend == "auto" else self.backend
+        features = self._compute(X, backend)
+        self.backend_ = backend
         self.n_features_out_ = features.shape[1]
         return features
 
     def transform(self, X):
-        """Return the ``(n, n_features_out_)`` float32 descriptors."""
+        """Return the ``(n, n_features_out_)`` float32 descriptors, with the backend chosen at fit."""
         check_is_fitted(self)
-        features = self._compute(X)
+        features = self._compute(X, self.backend_)
         if features.shape[1] != self.n_features_out_:
             raise ValueError(
                 f"HOG produced {features.shape[1]} features but was fitted with {self.n_features_out_}: "
