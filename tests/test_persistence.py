@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import struct
 
 import joblib
@@ -113,7 +114,7 @@ def test_version_mismatch_warns(fitted, tmp_path, monkeypatch, suffix):
     clf, _ = fitted
     path = save_model(clf, tmp_path / f"m.{suffix}")
     monkeypatch.setattr("mmsent._persistence.__version__", "99.0")
-    with pytest.warns(ModelVersionWarning, match=r"mmsent 0\.1\.0 \(now 99\.0\)"):
+    with pytest.warns(ModelVersionWarning, match=rf"mmsent {re.escape(mmsent.__version__)} \(now 99\.0\)"):
         load_model(path)
 
 
