@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -121,12 +122,15 @@ def _predictions(model, frame, on_error):
 
     Posts skipped under ``on_error="skip"`` keep their row, with empty predictions.
     """
-    labels, errors = model.predict_robust(frame, on_error=on_error)
-    out = pd.DataFrame({"prediction": labels}).reindex(frame.index)
-    if hasattr(model, "predict_proba"):
-        probabilities, _ = model.predict_robust(frame, on_error=on_error, method="predict_proba")
-        for label in model.classes_:
-            out[f"proba_{label}"] = probabilities[label].round(6).reindex(frame.index)
+    if not hasattr(model, "predict_proba"):
+        labels, errors = model.predict_robust(frame, on_error=on_error)
+        return pd.DataFrame({"prediction": labels}).reindex(frame.index), errors
+    # One pass: every fusion with probabilities predicts their most likely class.
+    probabilities, errors = model.predict_robust(frame, on_error=on_error, method="predict_proba")
+    labels = model.classes_[np.argmax(probabilities.to_numpy(), axis=1)]
+    out = pd.DataFrame({"prediction": labels}, index=probabilities.index).reindex(frame.index)
+    for label in model.classes_:
+        out[f"proba_{label}"] = probabilities[label].round(6).reindex(frame.index)
     return out, errors
 
 

@@ -103,6 +103,26 @@ def test_info_reports_a_tampered_file(manifests, tmp_path, capsys):
     assert "corrupted or was altered" in capsys.readouterr().err
 
 
+def test_predict_featurizes_once_and_labels_are_the_most_likely_class(manifests, tmp_path, capsys, monkeypatch):
+    from mmsent import MultimodalSentimentClassifier
+
+    model = tmp_path / "stack.joblib"
+    args = ["train", "--data", str(manifests["train"]), "--out", str(model), "--fusion", "stack", "--quiet"]
+    assert main([*args, *COLUMNS, "--label-col", "sentiment"]) == 0
+    calls = []
+    robust = MultimodalSentimentClassifier.predict_robust
+    monkeypatch.setattr(
+        MultimodalSentimentClassifier, "predict_robust", lambda self, *a, **k: calls.append(k) or robust(self, *a, **k)
+    )
+    out = tmp_path / "preds.csv"
+    assert main(["predict", "--model", str(model), "--data", str(manifests["test"]), "--out", str(out), "--quiet"]) == 0
+    assert [call["method"] for call in calls] == ["predict_proba"]
+    predictions = pd.read_csv(out)
+    test = pd.read_csv(manifests["test"])
+    expected = load_model(model).predict(test.assign(picture=[str(tmp_path / p) for p in test["picture"]]))
+    assert predictions["prediction"].tolist() == expected.tolist()
+
+
 def test_predict_to_stdout_without_probabilities(manifests, tmp_path, capsys):
     model = tmp_path / "m.joblib"
     main(["train", "--data", str(manifests["train"]), "--out", str(model), *COLUMNS, "--label-col", "sentiment"])
