@@ -87,29 +87,34 @@ def _labelled(args, path, fusion):
     return frame, frame[args.label_col].to_numpy()
 
 
-def _manifest_description(path, labels):
-    """A manifest's fingerprint for the metadata: the SHA-256 of its file (not of the images it names)."""
+def _data_description(labels, manifest=None, **source):
+    """Labelled data's fingerprint for the metadata: a manifest's SHA-256 (not of the images it names), or its source."""
     counts = pd.Series(labels).astype(str).value_counts().sort_index()
-    return {
-        "manifest": str(path),
-        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-        "n_posts": len(labels),
-        "label_counts": counts.to_dict(),
-    }
+    if manifest is not None:
+        source = {"manifest": str(manifest), "sha256": hashlib.sha256(Path(manifest).read_bytes()).hexdigest()}
+    return {**source, "n_posts": len(labels), "label_counts": counts.to_dict()}
+
+
+def _save(model, out, **options):
+    """Save a fitted model and write its model card beside it; return both paths.
+
+    The progress bars belong to this run, not to the saved model: it loads as quiet as any library call.
+    """
+    path = save_model(set_verbose(model, 0), out, **options)
+    card = path.with_name(f"{path.name}.md")
+    card.write_text(model_card(path), encoding="utf-8")
+    return path, card
 
 
 def _train(args):
     frame, labels = _labelled(args, args.data, args.fusion)
     model = _estimator(args).fit(frame, labels)
-    data, metrics = {"train": _manifest_description(args.data, labels)}, None
+    data, metrics = {"train": _data_description(labels, args.data)}, None
     if args.test is not None:
         test, test_labels = _labelled(args, args.test, args.fusion)
         metrics = prediction_scores(test_labels, model.predict(test))
-        data["test"] = _manifest_description(args.test, test_labels)
-    # The bars belong to this run, not to the saved model: it loads as quiet as any library call.
-    path = save_model(set_verbose(model, 0), args.out, format=args.format, metrics=metrics, data=data)
-    card = path.with_name(f"{path.name}.md")
-    card.write_text(model_card(path), encoding="utf-8")
+        data["test"] = _data_description(test_labels, args.test)
+    path, card = _save(model, args.out, format=args.format, metrics=metrics, data=data)
     file = model_metadata(path)["file"]
     print(f"trained {args.fusion} on {len(frame)} posts ({', '.join(map(str, model.classes_))}); saved {path}")
     print(f"  format {file['format']}, sha256 {file['sha256']}; model card {card}")
@@ -263,9 +268,24 @@ def _tune(args):
     for name, value in found.best_params_.items():
         print(f"  {name} = {value!r}")
     print(f"\nTop candidates:\n\n{format_table(table, digits=4)}\n")
-    path = save_model(set_verbose(found.best_estimator_, 0), args.out)
+    if args.mvsa:
+        data = {"train": _data_description(y_train, mvsa=str(args.mvsa), split="train")}
+        if dev is not None:
+            data["dev"] = _data_description(y_dev, mvsa=str(args.mvsa), split="dev")
+    else:
+        data = {"train": _data_description(y_train, args.train)}
+        if dev is not None:
+            data["dev"] = _data_description(y_dev, args.dev)
+    # No held-out score exists (the model is refit on everything it was tuned on): the
+    # card records the selection, whose score is optimistic, and asks for an evaluation.
+    data["selection"] = {
+        "search": args.search, "scoring": args.scoring, "best score": round(float(found.best_score_), 4),
+        "scored": where, "parameters": {name: repr(value) for name, value in found.best_params_.items()},
+    }
+    path, card = _save(found.best_estimator_, args.out, data=data)
     refit = "train + dev" if dev is not None else "all training"
     print(f"Saved the best model, refit on {refit} posts ({len(train) + (0 if dev is None else len(dev))}), to {path}")
+    print(f"  model card {card}")
 
 
 def _info(args):

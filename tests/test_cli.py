@@ -209,6 +209,11 @@ def test_evaluate_and_tune_on_an_mvsa_folder(mvsa, tmp_path, capsys):
     assert out.count("| C=") == 4 and "refit on train + dev posts (80)" in out
     tuned = load_model(model)
     assert tuned.image_features.get_params()["decode__size"] == (16, 16) and tuned.n_samples_fit_ == 80
+    data = model_metadata(model)["data"]
+    assert data["train"]["n_posts"] == 60 and data["dev"]["split"] == "dev" and data["dev"]["n_posts"] == 20
+    assert data["selection"]["scored"] == "on the dev split" and data["selection"]["scoring"] == "f1_macro"
+    card = (tmp_path / "tuned.joblib.md").read_text()
+    assert "model card" in out and "best score" in card and "No scores were recorded" in card
 
 
 def test_tune_by_inner_cv_with_halving(manifests, tmp_path, capsys):
@@ -219,6 +224,9 @@ def test_tune_by_inner_cv_with_halving(manifests, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith("Best f1_macro by 2-fold CV: ") and "tune (halving)" in captured.err
     assert load_model(model).C in (0.01, 0.1, 1, 10)
+    data = model_metadata(model)["data"]
+    assert data["train"]["sha256"] == hashlib.sha256(manifests["train"].read_bytes()).hexdigest()
+    assert "dev" not in data and data["selection"]["scored"] == "by 2-fold CV"
     assert main([*args, "--param", "text_features__nope=[1]"]) == 2
     assert "unknown parameters ['text_features__nope']" in capsys.readouterr().err
     assert main([*args, "--dev", str(manifests["test"])]) == 2
