@@ -394,6 +394,14 @@ def test_sparse_steps_are_stacked_and_batch_size_is_a_parameter():
     features = batched.fit_transform(images)
     assert sparse.issparse(features) and features.shape == (5, 128)
     np.testing.assert_array_equal(features.toarray(), ColorHistogram().fit_transform(images))
+    # Flat first images, busy later ones: the buffers sized from the first batch must grow.
+    mixed = np.concatenate([np.zeros((4, 16, 16, 3), np.uint8), random_batch(n=6, size=16, seed=7)])
+    grown = BatchedPipeline([("color", ColorHistogram())], batch_size=2, sparse_output=True).fit_transform(mixed)
+    assert sparse.issparse(grown) and grown.has_canonical_format and grown.indices.dtype == np.int32
+    np.testing.assert_array_equal(grown.toarray(), ColorHistogram().fit_transform(mixed))
+    column = list(random_batch(n=7, size=32, seed=8))
+    as_csr = make_image_features(size=(32, 32), batch_size=3, sparse_output=True).fit_transform(column)
+    np.testing.assert_array_equal(as_csr.toarray(), make_image_features(size=(32, 32)).fit_transform(column))
     assert clone(batched).set_params(batch_size=3).get_params()["batch_size"] == 3
     with pytest.raises(ValueError, match="batch_size"):
         BatchedPipeline([("color", ColorHistogram())], batch_size=0).fit(images)

@@ -116,6 +116,9 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
                 out = sp.vstack(blocks, format="csr")[np.argsort(order)]
             if not self.add_indicator:
                 return out
+            if not n_missing:  # the flag column is all zeros: same arrays, one more column
+                out = sp.csr_matrix(out)
+                return sp.csr_matrix((out.data, out.indices, out.indptr), shape=(out.shape[0], out.shape[1] + 1))
             return sp.hstack([out, sp.csr_matrix((~present).astype(dtype).reshape(-1, 1))], format="csr")
         if features is not None and present.all() and not self.add_indicator:
             return features

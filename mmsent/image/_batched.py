@@ -139,7 +139,7 @@ class BatchedPipeline(Pipeline):
         n_rows = _num_samples(X)
         if n_rows <= self.batch_size:
             return self._as_output(super().transform(X) if fitted else super().fit_transform(X))
-        output, pieces, errors = None, [], []
+        dense, sparse, errors = None, None, []
         bar = progress_bar(
             n_rows, desc="image features", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_ROWS
         )
@@ -155,12 +155,51 @@ class BatchedPipeline(Pipeline):
                 bar.update(stop - start)
             fitted = True
             if self.sparse_output or scipy.sparse.issparse(features):
-                pieces.append(self._as_output(features))
+                features = scipy.sparse.csr_matrix(features)
+                if sparse is None:
+                    sparse = _GrowingCSR(n_rows, features)
+                sparse.put(start, features)
                 continue
-            if output is None:
-                output = np.empty((n_rows, features.shape[1]), dtype=features.dtype)
-            output[start:stop] = features
+            if dense is None:
+                dense = np.empty((n_rows, features.shape[1]), dtype=features.dtype)
+            dense[start:stop] = features
         bar.close()
         if errors:
             raise _merged_error(errors, n_rows)
-        return scipy.sparse.vstack(pieces, format="csr") if pieces else output
+        return dense if sparse is None else sparse.matrix()
+
+
+class _GrowingCSR:
+    """A CSR matrix filled batch by batch, in order, into buffers that grow in place.
+
+    Stacking a list of batch matrices would hold every row twice at the end, and
+    leave the freed batches as holes in the heap. Here the buffers are sized from
+    the first batch and grown by reallocation (``ndarray.resize``), which the C
+    library does without copying for blocks this large.
+    """
+
+    def __init__(self, n_rows, first_batch):
+        expected = int(first_batch.nnz / first_batch.shape[0] * n_rows * 1.1) + 1
+        self.shape = (n_rows, first_batch.shape[1])
+        self.data = np.empty(expected, dtype=first_batch.dtype)
+        self.indices = np.empty(expected, dtype=np.int64 if self.shape[1] > np.iinfo(np.int32).max else np.int32)
+        self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        self.nnz = 0
+
+    def put(self, start, rows):
+        end = self.nnz + rows.nnz
+        if end > len(self.data):
+            capacity = max(end, int(len(self.data) * 1.5))
+            self.data.resize(capacity, refcheck=False)
+            self.indices.resize(capacity, refcheck=False)
+        self.data[self.nnz : end] = rows.data
+        self.indices[self.nnz : end] = rows.indices
+        self.indptr[start + 1 : start + 1 + rows.shape[0]] = rows.indptr[1:] + self.nnz
+        self.nnz = end
+
+    def matrix(self):
+        self.data.resize(self.nnz, refcheck=False)
+        self.indices.resize(self.nnz, refcheck=False)
+        index_dtype = np.int32 if max(self.nnz, self.shape[1]) <= np.iinfo(np.int32).max else np.int64
+        indices, indptr = self.indices.astype(index_dtype, copy=False), self.indptr.astype(index_dtype)
+        return scipy.sparse.csr_matrix((self.data, indices, indptr), shape=self.shape)
