@@ -121,6 +121,37 @@ def test_parallel_workers_give_the_serial_tokens(monkeypatch):
     assert parallel == serial
 
 
+def test_this_process_segments_the_chunks_no_worker_has_started(monkeypatch):
+    from concurrent.futures import Future
+
+    from mmsent.text import _segment, _tokenizer
+
+    class IdleWorkers:  # never start a chunk: every future can still be cancelled
+        def submit(self, function, *args):
+            return Future()
+
+    class FinishedWorkers:  # have done every chunk already
+        def submit(self, function, *args):
+            future = Future()
+            future.set_result(_segment.tokenize_chunk(*args))
+            return future
+
+    docs = [f"第{i}条评论：质量很好" for i in range(12)]
+    chunks = [docs[i : i + 3] for i in range(0, 12, 3)]
+    config = JiebaTokenizer(backend="jieba")._config()
+    expected = {doc: tuple(JiebaTokenizer(backend="jieba")(doc)) for doc in docs}
+    for workers, done_here in ((IdleWorkers(), chunks[::-1]), (FinishedWorkers(), [])):
+        here = []
+        monkeypatch.setattr(_tokenizer, "get_reusable_executor", lambda max_workers: workers)
+        monkeypatch.setattr(
+            _tokenizer, "tokenize_chunk", lambda chunk, config: here.append(chunk) or _segment.tokenize_chunk(chunk, config)
+        )
+        results = list(_tokenizer._segment_chunks(chunks, config, n_jobs=2))
+        assert here == done_here  # from the back, while no worker has taken the chunk
+        assert sorted(map(tuple, (chunk for chunk, _ in results))) == sorted(map(tuple, chunks))
+        assert {doc: tokens for chunk, tokens in results for doc, tokens in zip(chunk, tokens)} == expected
+
+
 def test_jieba_fast_backend_matches_jieba_on_plain_chinese():
     pytest.importorskip("jieba_fast")
     sentences = ["我来到北京清华大学", "他来到了网易杭研大厦", "小明硕士毕业于中国科学院计算所，后在日本京都大学深造"]

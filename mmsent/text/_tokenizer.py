@@ -1,16 +1,17 @@
 """Jieba tokenization for Chinese, English and mixed posts: cached, batched, parallel."""
 
-import sys
+from concurrent.futures import as_completed
 from numbers import Integral
 from pathlib import Path
 
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import effective_n_jobs
+from joblib.externals.loky import get_reusable_executor
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
 from .._progress import progress_bar
 from .._validation import as_value_list
-from ._segment import SegmentConfig, resolve_backend, tokenize, tokenize_chunk
+from ._segment import SegmentConfig, resolve_backend, tokenize_chunk
 
 __all__ = ["JiebaTokenizer", "clear_token_cache", "passthrough_tokens"]
 
@@ -22,21 +23,37 @@ _MAX_CACHED_DOCUMENTS = 500_000
 # Below this many characters a batch is segmented in-process: starting workers and
 # loading jieba's dictionary in each (about a second) would cost more than it saves.
 _PARALLEL_MIN_CHARS = 300_000
-_CHUNKS_PER_JOB = 4
+# Chunks per process: small enough that the processes finish together.
+_CHUNKS_PER_JOB = 8
 # In-process segmentation goes this many documents at a time, so that a bar can advance.
 _SERIAL_CHUNK_DOCUMENTS = 1_000
 # verbose=1 shows a bar from this many documents to segment (about a second of jieba).
 _PROGRESS_MIN_DOCUMENTS = 5_000
 
 
-def _shared_words(tokens):
-    """The tokens as a tuple of interned strings: one object per distinct word.
+def _segment_chunks(chunks, config, n_jobs):
+    """``(chunk, tokens)`` for every chunk, as each is done, by ``n_jobs`` processes.
 
-    jieba returns a new string for every occurrence of a word; interned, the
-    cache holds each word once (a 20k-post corpus: 930k tokens, 30k words) instead
-    of millions of small objects that also fragment the heap.
+    This process is one of them: ``n_jobs - 1`` loky workers take chunks from the
+    front while it takes them from the back, as long as no worker has started them
+    (a cancelled future). It thus segments while the workers start and load
+    jieba's dictionary (about a second), and one process fewer is started.
     """
-    return tuple(map(sys.intern, tokens))
+    if n_jobs == 1:
+        for chunk in chunks:
+            yield chunk, tokenize_chunk(chunk, config)
+        return
+    executor = get_reusable_executor(max_workers=n_jobs - 1)
+    futures = {executor.submit(tokenize_chunk, chunk, config): chunk for chunk in chunks}
+    remaining = list(futures)
+    while remaining and remaining[-1].cancel():
+        chunk = futures[remaining.pop()]
+        yield chunk, tokenize_chunk(chunk, config)
+        for future in [future for future in remaining if future.done()]:  # the workers' results so far
+            remaining.remove(future)
+            yield futures[future], future.result()
+    for future in as_completed(remaining):
+        yield futures[future], future.result()
 
 
 def clear_token_cache():
@@ -86,7 +103,9 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         in how the HMM joins a few rare characters. The resolved backend is part of
         the cache key, so tokens of the two are never mixed.
     n_jobs : int, default=None
-        Worker processes for ``transform`` on large batches (``-1``: all cores).
+        Processes that segment large batches in ``transform`` (``-1``: one per
+        core): this one and ``n_jobs - 1`` loky workers, which are reused across
+        calls and load jieba's dictionary once each.
     verbose : int, default=0
         Progress bar on stderr over the documents ``transform`` segments (cached
         ones are not counted): 0 none, 1 from 5,000 documents, 2 for any batch.
@@ -155,7 +174,7 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         cache = self._cache(config)
         tokens = cache.get(doc)
         if tokens is None:
-            tokens = cache[doc] = _shared_words(tokenize(doc, config))
+            tokens = cache[doc] = tokenize_chunk([doc], config)[0]
         return list(tokens)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -173,19 +192,12 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         parallel = n_jobs > 1 and sum(map(len, missing)) >= _PARALLEL_MIN_CHARS
         size = -(-len(missing) // (n_jobs * _CHUNKS_PER_JOB)) if parallel else _SERIAL_CHUNK_DOCUMENTS
         chunks = [missing[i : i + size] for i in range(0, len(missing), size)]
-        if parallel:
-            # In order, as each chunk comes back: the bar advances while the workers run.
-            results = Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(tokenize_chunk)(chunk, config) for chunk in chunks
-            )
-        else:
-            results = (tokenize_chunk(chunk, config) for chunk in chunks)
         bar = progress_bar(
             len(missing), desc="tokenize", unit="documents", verbose=self.verbose, min_total=_PROGRESS_MIN_DOCUMENTS
         )
         with bar:
-            for chunk, tokens in zip(chunks, results):
-                cache.update(zip(chunk, map(_shared_words, tokens)))
+            for chunk, tokens in _segment_chunks(chunks, config, n_jobs if parallel else 1):
+                cache.update(zip(chunk, tokens))
                 bar.update(len(chunk))
         return [list(cache[doc]) for doc in docs]
 
