@@ -25,8 +25,11 @@ _MAX_CACHED_DOCUMENTS = 500_000
 # starts on the chunks at once; they only help once they are up (about a second to
 # start and load jieba's dictionary, once: loky reuses them).
 _PARALLEL_MIN_CHARS = 100_000
-# Chunks per process: small enough that the processes finish together.
-_CHUNKS_PER_JOB = 8
+# Chunks per process. Small ones make the processes finish together: once this
+# process finds no chunk left to take, it waits only for the workers' current and
+# queued ones (measured on 2 cores, 17.4k reviews: 8 per process left 1 s of waiting;
+# 32 leave 0.25 s; 64 cost more in overhead than they save).
+_CHUNKS_PER_JOB = 32
 # In-process segmentation goes this many documents at a time, so that a bar can advance.
 _SERIAL_CHUNK_DOCUMENTS = 1_000
 # verbose=1 shows a bar from this many documents to segment (about a second of jieba).
