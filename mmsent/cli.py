@@ -188,6 +188,11 @@ def _data(args, fusion, held_out):
     if held_out and (args.cv is not None or args.mvsa):
         raise ValueError("give a held-out manifest or --cv K, not both (--mvsa holds out its own dev split)")
     if args.mvsa:
+        columns = (("--text-col", args.text_col, "text"), ("--image-col", args.image_col, "image"),
+                   ("--label-col", args.label_col, "label"))
+        custom = [flag for flag, value, default in columns if value != default]
+        if custom:
+            raise ValueError(f"--mvsa reads MVSA's own columns (text, image, label): {', '.join(custom)} is for manifests")
         train, held = _mvsa_splits(args.mvsa)
         if args.cv is None and len(held) == 0:
             raise ValueError(f"{args.mvsa} has no dev split: use --cv K")

@@ -197,6 +197,8 @@ def test_evaluate_and_tune_on_an_mvsa_folder(mvsa, tmp_path, capsys):
         assert main(["evaluate", "--mvsa", str(mvsa), "--fusions", "text", "vote", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Fit on 60 posts, scored on 20 held-out posts.") and "| vote |" in out
+    assert main(["evaluate", "--mvsa", str(mvsa), "--text-col", "caption", "--quiet"]) == 2
+    assert "--mvsa reads MVSA's own columns (text, image, label): --text-col is for manifests" in capsys.readouterr().err
 
     model = tmp_path / "tuned.joblib"
     args = ["tune", "--mvsa", str(mvsa), "--fusion", "concat", "--out", str(model), "--quiet"]
