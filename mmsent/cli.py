@@ -88,7 +88,7 @@ def _labelled(args, path, fusion):
 
 
 def _data_description(labels, manifest=None, **source):
-    """Labelled data's fingerprint for the metadata: a manifest's SHA-256 (not of the images it names), or its source."""
+    """Labelled data's fingerprint for the metadata: a manifest's SHA-256 (not the images'), or its source."""
     counts = pd.Series(labels).astype(str).value_counts().sort_index()
     if manifest is not None:
         source = {"manifest": str(manifest), "sha256": hashlib.sha256(Path(manifest).read_bytes()).hexdigest()}
@@ -192,7 +192,8 @@ def _data(args, fusion, held_out):
                    ("--label-col", args.label_col, "label"))
         custom = [flag for flag, value, default in columns if value != default]
         if custom:
-            raise ValueError(f"--mvsa reads MVSA's own columns (text, image, label): {', '.join(custom)} is for manifests")
+            flags = ", ".join(custom)
+            raise ValueError(f"--mvsa reads MVSA's own columns (text, image, label): {flags} is for manifests")
         train, held = _mvsa_splits(args.mvsa)
         if args.cv is None and len(held) == 0:
             raise ValueError(f"{args.mvsa} has no dev split: use --cv K")
