@@ -94,7 +94,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Progress bars (tqdm, on stderr) of the default featurizers, as their
         ``n_jobs``: 0 shows none (library calls are quiet); 1 shows one for each
         batch large enough to take about a second (5,000 documents to segment,
-        128 images to embed), so a 10-post ``predict`` stays quiet; 2 shows one for
+        5,000 images through HOG and colour, 128 images to embed with the CNN), so a
+        10-post ``predict`` stays quiet; 2 shows one for
         every batch. Featurizers passed in keep their own settings. It is read at
         ``fit``, when the featurizers are built: on a fitted (or loaded) model use
         :func:`mmsent.set_verbose`, which reaches the fitted copies.
