@@ -433,6 +433,7 @@ def _other_weights(path):
         ("other weights installed", r"weights \(.*other\.pth\) are not those this model was fitted with"),
         ("onnxruntime missing", r"onnxruntime, which is not installed: pip install 'mmsent\[cnn\]'"),
         ("onnx missing", r"building the CNN needs the onnx package .*: pip install 'mmsent\[cnn\]'"),
+        ("another graph builder", r"differs from the one this model was fitted with .*: refit the model here"),
     ],
 )
 def test_a_network_that_cannot_run_is_one_line_and_exit_status_2(
@@ -443,6 +444,10 @@ def test_a_network_that_cannot_run_is_one_line_and_exit_status_2(
         hide_weights_package(monkeypatch)
     elif situation == "other weights installed":
         monkeypatch.setattr(_cnn, "cnn_weights_path", lambda: _other_weights(tmp_path / "other.pth"))
+    elif situation == "another graph builder":  # as another mmsent version might write it
+        from mmsent.image import _onnx_graph
+
+        monkeypatch.setattr(_onnx_graph, "_BN_EPSILON", 1e-5)
     elif situation == "onnxruntime missing":
         monkeypatch.setitem(sys.modules, "onnxruntime", None)
     else:
