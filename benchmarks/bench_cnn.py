@@ -1,8 +1,9 @@
 """CNN embedding throughput: mmsent's onnxruntime path beside torch eager, in the same run.
 
-Run with ``make bench-cnn`` (or ``python benchmarks/bench_cnn.py``); needs the ``cnn``
-extra. End to end means from JPEG files on disk to 1280-d embeddings: read, decode,
-resize and crop, normalise, run the network, in batches of 32. The images are the
+Run with ``make bench-cnn`` (or ``python benchmarks/bench_cnn.py``); needs the ``dev``
+extra (torch and efficientnet-lite-pytorch for the torch row). End to end means from
+JPEG files on disk to 1280-d embeddings: read, decode, resize and crop, normalise, run
+the network, in batches of 32. The images are the
 first ``--n`` of MVSA-Single (read in place from ``../shared/data``) when it is
 there, else JPEGs written from scikit-image's sample photos. Writes
 ``benchmarks/results/cnn.md`` and ``cnn.json``, with the machine's load (``uptime``)
@@ -10,6 +11,8 @@ before and after, since the machine may be shared.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -69,18 +72,19 @@ def timed(function, repeats):
 
 
 def torch_pipeline(threads):
-    """Torch eager, channels_last, no grad: the in-process reference the ONNX path is compared with."""
+    """Torch eager, channels_last, no grad: ``efficientnet-lite-pytorch``, the network the weights were made for."""
     import torch
-
-    from mmsent.image._efficientnet import load_efficientnet_lite0
+    from efficientnet_lite_pytorch import EfficientNet
 
     torch.set_num_threads(threads)
-    network = load_efficientnet_lite0(cnn_weights_path()).to(memory_format=torch.channels_last)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+        network = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(cnn_weights_path())).eval()
+    network = network.to(memory_format=torch.channels_last)
 
     def embed(crops):
         batch = torch.from_numpy(preprocess(crops)).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            return network(batch)[0].numpy()
+            return network.extract_features(batch).mean(dim=(2, 3)).numpy()
 
     def end_to_end(paths):
         return np.concatenate(
