@@ -40,7 +40,8 @@ def manifest_columns(args):
     """read_manifest's column arguments: the flags given, else its own defaults."""
     from ..datasets import read_manifest
 
-    return {**{name: defaults(read_manifest)[name] for name in _COLUMN_FLAGS}, **given(args, **_COLUMN_FLAGS)}
+    default = defaults(read_manifest)
+    return {**{name: default[name] for name in _COLUMN_FLAGS}, **given(args, **_COLUMN_FLAGS)}
 
 
 def source_columns(args):
