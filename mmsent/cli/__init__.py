@@ -28,15 +28,6 @@ def _parser():
     return parser
 
 
-def _stdout_closed():
-    """Whether stdout's reader has gone (``mmsent predict ... | head``): writing to it fails again."""
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return True
-    return False
-
-
 def main(argv=None):
     """Entry point of the ``mmsent`` command; returns the exit status.
 
@@ -51,12 +42,10 @@ def main(argv=None):
             warnings.simplefilter("default")
             args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not as a message at exit
-    except BrokenPipeError as exc:
-        if not _stdout_closed():
-            print(f"mmsent {args.command}: error: {exc}", file=sys.stderr)
-            return 2
-        # The reader stopped reading: stop quietly. Python's documented way: point stdout at
-        # devnull so that the flush at exit does not fail again.
+    except BrokenPipeError:
+        # stdout's reader stopped reading (`mmsent predict ... | head`; mmsent writes to no other
+        # pipe): stop quietly, as Python's documentation says, pointing stdout at devnull so that
+        # the flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except ModuleNotFoundError:  # a dependency missing altogether: an installation bug, shown where it is
