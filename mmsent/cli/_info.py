@@ -1,4 +1,7 @@
-"""``mmsent info``: a model file's format, SHA-256 check and metadata, read without loading the model."""
+"""``mmsent info``: a model file's format, SHA-256 check and metadata, read without loading the model.
+
+Exit status 2 unless the file is an mmsent model whose digest matches.
+"""
 
 import json
 
@@ -16,5 +19,11 @@ def run(args):
 
     metadata = model_metadata(args.model)
     print(json.dumps(metadata, indent=2, ensure_ascii=False))
-    if metadata["file"]["integrity"] == "mismatch":
+    integrity = metadata["file"]["integrity"]
+    if integrity == "mismatch":
         raise ModelIntegrityError(f"{args.model} failed its SHA-256 check (corrupted or altered): it will not load")
+    if integrity == "absent":
+        raise ModelIntegrityError(
+            f"{args.model} carries no mmsent SHA-256 (not written by mmsent's save_model, or by an older mmsent): "
+            "nothing vouches for it; `mmsent predict` loads it only with --sha256 from someone you trust"
+        )

@@ -97,6 +97,17 @@ def test_info_reports_a_tampered_file(trained, shared_manifests, tmp_path, capsy
     assert "corrupted or was altered" in capsys.readouterr().err
 
 
+def test_info_on_a_file_no_model_header_vouches_for_exits_2(tmp_path, capsys):
+    random = tmp_path / "random.joblib"
+    random.write_bytes(bytes(range(256)) * 4)
+    assert main(["info", str(random)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["file"] == {
+        "format": "joblib", "sha256": hashlib.sha256(random.read_bytes()).hexdigest(), "integrity": "absent"
+    }
+    assert f"{random} carries no mmsent SHA-256" in captured.err
+
+
 def test_predict_featurizes_once_and_labels_are_the_most_likely_class(manifests, tmp_path, monkeypatch):
     model = tmp_path / "stack.joblib"
     args = ["train", "--data", str(manifests["train"]), "--out", str(model), "--fusion", "stack", "--quiet"]
