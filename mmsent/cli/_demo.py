@@ -12,7 +12,10 @@ def add_parser(subparsers):
     parser.add_argument("--classes", type=int, default=argparse.SUPPRESS, help="2 or 3 sentiment classes")
     parser.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the demo data")
     parser.add_argument(
-        "--fusion", metavar="NAME", default=argparse.SUPPRESS, help="fusion of the saved model (default: the classifier's)"
+        "--fusion",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="fusion of the saved model (default: the classifier's)",
     )
     parser.add_argument("--out", default="models/demo.joblib", help="where to save the model")
     parser.set_defaults(run=run)

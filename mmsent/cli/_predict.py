@@ -87,7 +87,9 @@ def _report(errors, on_error, renames):
     what = "skipped" if on_error == "skip" else "predicted without the bad modality"
     print(f"mmsent predict: {len(errors)} bad input(s), {what}:", file=sys.stderr)
     for error in errors:
-        print(f"  row {error.row!r} ({manifest_names.get(error.column, error.column)}): {error.message}", file=sys.stderr)
+        print(
+            f"  row {error.row!r} ({manifest_names.get(error.column, error.column)}): {error.message}", file=sys.stderr
+        )
 
 
 def run(args):

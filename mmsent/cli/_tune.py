@@ -33,7 +33,10 @@ def add_parser(subparsers):
         "repeat for more (default: a small grid for the fusion)",
     )
     parser.add_argument(
-        "--search", metavar="NAME", default=argparse.SUPPRESS, help="grid (GridSearchCV) or halving (HalvingRandomSearchCV)"
+        "--search",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="grid (GridSearchCV) or halving (HalvingRandomSearchCV)",
     )
     parser.add_argument("--scoring", default=argparse.SUPPRESS, help="scikit-learn scorer")
     parser.add_argument("--top", type=int, default=5, help="candidates to show (default: 5)")
@@ -81,11 +84,14 @@ def run(args):
     # No held-out score exists (the model is refit on everything it was tuned on): the
     # card records the selection, whose score is optimistic, and asks for an evaluation.
     data["selection"] = {
-        "search": settings["search"], "scoring": settings["scoring"], "best score": round(float(found.best_score_), 4),
-        "scored": where, "parameters": {name: repr(value) for name, value in found.best_params_.items()},
+        "search": settings["search"],
+        "scoring": settings["scoring"],
+        "best score": round(float(found.best_score_), 4),
+        "scored": where,
+        "parameters": {name: repr(value) for name, value in found.best_params_.items()},
     }
     inputs = [args.train, args.mvsa, args.dev, *train.files, *(dev.files if dev is not None else [])]
     path, card = save(found.best_estimator_, args.out, inputs=inputs, data=data)
-    refit = "train + dev" if dev is not None else "all training"
-    print(f"Saved the best model, refit on {refit} posts ({len(train.X) + (0 if dev is None else len(dev.X))}), to {path}")
+    refit, n_posts = ("all training", len(train.X)) if dev is None else ("train + dev", len(train.X) + len(dev.X))
+    print(f"Saved the best model, refit on {refit} posts ({n_posts}), to {path}")
     print(f"  model card {card}")

@@ -46,7 +46,8 @@ def shared_manifests(tmp_path_factory):
 def trained(shared_manifests):
     """A model file written by ``mmsent train`` given no model option (copy it before altering it)."""
     model = shared_manifests["train"].parent / "model.joblib"
-    assert main(["train", "--data", str(shared_manifests["train"]), "--out", str(model), *COLUMNS, *LABEL, "--quiet"]) == 0
+    args = ["train", "--data", str(shared_manifests["train"]), "--out", str(model), *COLUMNS, *LABEL, "--quiet"]
+    assert main(args) == 0
     return model
 
 

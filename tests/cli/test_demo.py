@@ -4,7 +4,8 @@ from mmsent.cli import main
 
 def test_demo_command_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo.joblib"
-    assert main(["demo", "--data-dir", str(tmp_path / "demo"), "--n", "200", "--fusion", "vote", "--out", str(out)]) == 0
+    args = ["demo", "--data-dir", str(tmp_path / "demo"), "--n", "200", "--fusion", "vote", "--out", str(out)]
+    assert main(args) == 0
     printed = capsys.readouterr().out
     for fusion in ("text", "image", "concat", "vote", "stack"):
         assert f"| {fusion} |" in printed

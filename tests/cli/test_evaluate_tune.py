@@ -24,7 +24,8 @@ def test_evaluate_prints_a_table(manifests, tmp_path, capsys):
 
 def test_evaluate_by_cross_validation_writes_plots(manifests, tmp_path, capsys):
     plots = tmp_path / "plots"
-    args = ["evaluate", "--train", str(manifests["train"]), "--cv", "3", "--plots", str(plots), "--fusions", "text", "image"]
+    args = ["evaluate", "--train", str(manifests["train"]), "--cv", "3", "--plots", str(plots)]
+    args += ["--fusions", "text", "image"]
     assert main([*args, *COLUMNS, *LABEL]) == 0
     captured = capsys.readouterr()
     assert "Stratified 3-fold CV × 1 repeat(s), seed 0, 60 posts" in captured.out and " ± " in captured.out
@@ -49,7 +50,8 @@ def test_evaluate_and_tune_on_an_mvsa_folder(mvsa, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("Fit on 60 posts, scored on 20 held-out posts.") and "| vote |" in out
     assert main(["evaluate", "--mvsa", str(mvsa), "--text-col", "caption", "--quiet"]) == 2
-    assert "--mvsa reads MVSA's own columns (text, image, label): --text-col is for manifests" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--mvsa reads MVSA's own columns (text, image, label): --text-col is for manifests" in err
 
     model = tmp_path / "tuned.joblib"
     args = ["tune", "--mvsa", str(mvsa), "--fusion", "concat", "--out", str(model), "--quiet"]

@@ -9,8 +9,6 @@ import pytest
 
 from mmsent.cli import _info, main
 
-from .conftest import COLUMNS, LABEL
-
 COMMANDS = ("train", "predict", "evaluate", "tune", "info", "demo", "export-cnn")
 
 
