@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .._files import atomic_write, check_output_path
 
-# The classifier's parameters that are command-line options: parameter -> argparse dest.
-_MODEL_OPTIONS = {"classifier": "classifier", "C": "C", "class_weight": "class_weight", "probability": "probability"}
+# The classifier's parameters that are command-line options (each option's dest is the parameter's name).
+_MODEL_OPTIONS = ("fusion", "classifier", "C", "class_weight", "probability")
 
 
 def add_quiet(parser):
@@ -78,7 +78,7 @@ def estimator(args, **params):
     from .._classifier import MultimodalSentimentClassifier
 
     model = MultimodalSentimentClassifier(
-        **params, **given(args, fusion="fusion", **_MODEL_OPTIONS), verbose=verbose(args)
+        **params, **given(args, **{name: name for name in _MODEL_OPTIONS}), verbose=verbose(args)
     )
     model._validate_params()  # a misspelt option fails now, not after the data is read
     return model
