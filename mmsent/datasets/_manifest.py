@@ -1,6 +1,8 @@
 """Manifests: CSV or JSONL files listing posts (text, image path, label)."""
 
+import io
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -10,19 +12,37 @@ from ._checks import raise_if_missing, report_duplicates
 __all__ = ["read_manifest"]
 
 
-def _read_jsonl(path):
+def _read_text(path):
+    """The manifest's text: UTF-8 (a byte-order mark is dropped), else GBK with a warning, else an error.
+
+    GBK is how spreadsheet programs on Chinese Windows save CSV files.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        not_utf8 = f"byte {exc.start}: {exc.reason}"
+    try:
+        text = data.decode("gbk")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is neither UTF-8 ({not_utf8}) nor GBK text: save it as UTF-8") from None
+    warnings.warn(f"{path} is not UTF-8 ({not_utf8}): read as GBK", UserWarning, stacklevel=3)
+    return text
+
+
+def _read_jsonl(path, text):
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
+    # Lines end at "\n" only: str.splitlines would also cut at U+2028 and others, valid inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
     return pd.DataFrame.from_records(records)
 
 
@@ -40,7 +60,8 @@ def read_manifest(
     Image paths are resolved relative to the manifest's folder (absolute paths are
     kept). Every referenced image file is checked (unless ``check_files=False``):
     if any are missing, one :class:`MissingFilesError` lists them all. CSV cells are read as text (``"NA"``
-    stays the string "NA"); an empty image cell means the post has no image.
+    stays the string "NA"); an empty image cell means the post has no image. The file is read as
+    UTF-8; one that is not but decodes as GBK is read as GBK, with a warning.
     When there is a label column, duplicate posts (same text and image content)
     and posts filed under two labels are reported in a warning and kept.
 
@@ -74,18 +95,19 @@ def read_manifest(
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    elif suffix in (".jsonl", ".json"):
-        frame = _read_jsonl(path)
-    else:
+    if suffix not in (".csv", ".jsonl", ".json"):
         raise ValueError(f"{path}: manifests are .csv or .jsonl files, not {suffix or 'extension-less'}")
+    text = _read_text(path)
+    if suffix == ".csv":
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    else:
+        frame = _read_jsonl(path, text)
     names = {"text": text_column, "image": image_column, "label": label_column}
-    missing = [names[role] for role in required if names[role] not in frame.columns]
+    missing = [role for role in required if names[role] not in frame.columns]
     if missing:
         raise ValueError(
-            f"{path} has no column {', '.join(map(repr, missing))}; its columns are {list(frame.columns)} "
-            "(use --text-col / --image-col / --label-col to name yours)"
+            f"{path} has no column {', '.join(repr(names[role]) for role in missing)}; its columns are "
+            f"{list(frame.columns)} (use {' / '.join(f'--{role}-col' for role in missing)} to name yours)"
         )
     if image_column in frame.columns:
         resolved = [_resolve(value, path.parent) for value in frame[image_column]]
