@@ -27,9 +27,10 @@ exactly what :func:`save_model` writes. The digest is::
     sha256 = SHA-256(canonical metadata JSON + payload)
 
 where the canonical JSON is ``json.dumps(metadata, sort_keys=True, separators=(",", ":"),
-ensure_ascii=True)``. It covers every byte of the file but the layout of the header's JSON,
-which may change without harm. It detects corruption, and changes made by anyone who did
-not also rewrite the digest; to be sure of the author, compare it with a digest you got
+ensure_ascii=True)``. With the framing compared to what it must be and the digest to the
+one recorded, every byte of the file is checked but the layout of the header's JSON, which
+may change without harm. This detects corruption, and changes made by anyone who did not
+also rewrite the digest; to be sure of the author, compare it with a digest you got
 from them another way (``load_model(path, sha256=...)``; ``mmsent info`` and the model card
 print it). Reading the header (:func:`model_metadata`, ``mmsent info``) never unpickles.
 """
@@ -247,6 +248,7 @@ def _split(data):
         end = _GZIP_FRAMING_BYTES + length
         return "joblib", data[:_GZIP_FRAMING_BYTES], data[_GZIP_FRAMING_BYTES:end], view[end:]
     if data[:4] == _ZIP_MAGIC:
+        # The record sits within the last 22 + 65,535 bytes: a comment holds at most 65,535.
         comment = data.rfind(_ZIP_END, max(0, len(data) - _ZIP_END_BYTES - 65_535)) + _ZIP_END_BYTES
         if comment >= _ZIP_END_BYTES and len(data) > comment:  # skops.io's own archives have no comment
             return "skops", data[comment - 2 : comment], data[comment:], view[: comment - 2]
