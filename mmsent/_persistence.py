@@ -430,7 +430,8 @@ def save_model(model, path, *, format=None, metrics=None, data=None, compress=3)
     annotated = copy.copy(model)
     setattr(annotated, METADATA_ATTRIBUTE, metadata)
     payload = _PAYLOAD[file_format](annotated, compress)
-    header = _canonical({"metadata": metadata, "sha256": _digest(metadata, payload)})
+    # In the metadata's own order, which the model card keeps; the digest does not depend on it.
+    header = json.dumps({"metadata": metadata, "sha256": _digest(metadata, payload)}, ensure_ascii=True).encode()
     if len(header) > _MAX_HEADER_BYTES:
         raise ValueError(
             f"the model's metadata takes {len(header):,} bytes; at most {_MAX_HEADER_BYTES:,} fit in the "

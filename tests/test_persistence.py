@@ -201,7 +201,8 @@ def test_metadata_describes_the_model(fitted, tmp_path):
         "sha256": json.loads(split(path.read_bytes())[0])["sha256"],
         "integrity": "verified",
     }
-    assert from_header == metadata
+    assert from_header == metadata and list(from_header) == list(metadata)  # in order: the model card keeps it
+    assert list(from_header["data"]["train"]) == ["manifest", "n_posts"]
     assert model_metadata(clf)["classes"] == ["negative", "positive"]
 
 
