@@ -22,8 +22,3 @@ def run(args):
     integrity = metadata["file"]["integrity"]
     if integrity == "mismatch":
         raise ModelIntegrityError(f"{args.model} failed its SHA-256 check (corrupted or altered): it will not load")
-    if integrity == "absent":
-        raise ModelIntegrityError(
-            f"{args.model} carries no mmsent SHA-256 (not written by mmsent's save_model, or by an older mmsent): "
-            "nothing vouches for it; `mmsent predict` loads it only with --sha256 from someone you trust"
-        )

@@ -38,13 +38,7 @@ def load_classifier(path, **options):
     from .._classifier import MultimodalSentimentClassifier
     from .._persistence import load_model
 
-    model = load_model(path, **options)
-    if not isinstance(model, MultimodalSentimentClassifier):
-        raise ValueError(
-            f"{path} holds a {type(model).__name__}, not an mmsent model (a MultimodalSentimentClassifier, "
-            "as `mmsent train` saves)"
-        )
-    return model
+    return load_model(path, expected=MultimodalSentimentClassifier, **options)
 
 
 def _model_columns(frame, manifest, model):
