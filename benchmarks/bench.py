@@ -471,6 +471,8 @@ def render(results):
     """``bench.md`` from ``bench.json``."""
     info, rows = results["machine"], results["rows"]
     lines = [
+        "# Speed and memory of the hot paths",
+        "",
         f"Machine: {info['cpu_count']} cores, {info['platform']}, Python {info['python']}, NumPy {info['numpy']}, "
         f"scikit-learn {info['scikit-learn']}; jieba_fast: {info['jieba_fast']}, OpenCV: {info['opencv']}; "
         f"{info['date']}",

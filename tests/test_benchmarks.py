@@ -76,4 +76,5 @@ def test_results_are_written_as_json_and_rendered_from_it(harness, tmp_path, mon
     markdown = common.write_results("demo", {"size": (64, 64), "note": "max |a - b|"}, render)
     assert seen == [{"size": [64, 64], "note": "max |a - b|"}]  # what the JSON holds, tuples as lists
     assert json.loads((tmp_path / "demo.json").read_text()) == seen[0]
-    assert (tmp_path / "demo.md").read_text() == markdown == "| size | note |\n|---|---|\n| [64, 64] | max \\|a - b\\| |\n"
+    expected = "| size | note |\n|---|---|\n| [64, 64] | max \\|a - b\\| |\n"  # a pipe in a cell is escaped
+    assert (tmp_path / "demo.md").read_text() == markdown == expected
