@@ -1,5 +1,6 @@
 """The README and the docs say what is true: their Python runs, the tests they cite exist, their links resolve."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -53,3 +54,45 @@ def test_every_relative_link_of_a_page_resolves(page):
     targets += re.findall(r"```\{include\} (\S+)", text)
     for target in targets:
         assert (page.parent / target).exists(), f"{page.name} links to {target}"
+
+
+# The layers of docs/api.rst, top first: a module may import from its own layer and the ones before it.
+LAYERS = [
+    {"__init__", "_validation", "_files", "_lazy", "_packages", "_progress"},
+    {"text", "image"},
+    {"fusion"},
+    {"_classifier"},
+    {"evaluation", "datasets", "_persistence", "_card"},
+    {"cli", "__main__"},
+]
+
+
+def layer(part):
+    """The layer of ``mmsent/<part>`` (a module or a subpackage, named without ``.py``)."""
+    found = [i for i, names in enumerate(LAYERS) if part in names]
+    assert found, f"mmsent/{part} is in no layer: add it to LAYERS here and to the list in docs/api.rst"
+    return found[0]
+
+
+def imported_parts(path):
+    """The top-level parts of mmsent (``text``, ``_classifier``, ...) that the module at ``path`` imports."""
+    package = path.parent.relative_to(ROOT).parts  # ("mmsent", ...)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            names = [".".join([*base, node.module or ""]).strip(".")]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "mmsent":
+                yield parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_no_module_imports_from_a_layer_below_its_own():
+    for path in sorted((ROOT / "mmsent").rglob("*.py")):
+        own = path.relative_to(ROOT / "mmsent").with_suffix("").parts[0]
+        for part in imported_parts(path):
+            assert layer(part) <= layer(own), f"{path.relative_to(ROOT)} imports mmsent.{part}, a layer below"
