@@ -67,7 +67,7 @@ bench-cnn: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_cnn.py
 
 bench-tables: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/tables.py
+	$(BIN)/python benchmarks/bench_tables.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) models .pytest_cache docs/_build docs/generated

@@ -2,7 +2,7 @@
 
 Every script measures into a JSON-able dict and hands it to :func:`write_results`, which writes
 ``results/<name>.json`` and renders ``results/<name>.md`` from that JSON alone, so a table can
-only show what the JSON holds. ``python benchmarks/tables.py`` re-renders every table.
+only show what the JSON holds. ``python benchmarks/bench_tables.py`` re-renders every table.
 """
 
 import json

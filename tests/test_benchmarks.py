@@ -16,7 +16,7 @@ def harness():
     """``benchmarks/`` importable as the scripts see it (``python benchmarks/x.py`` puts it first on the path)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        yield importlib.import_module("_common"), importlib.import_module("tables")
+        yield importlib.import_module("_common"), importlib.import_module("bench_tables")
     finally:
         sys.path.remove(str(BENCHMARKS))
 

@@ -1,6 +1,6 @@
 """Render every ``benchmarks/results/<name>.md`` from its ``<name>.json``, without measuring anything.
 
-Run with ``make bench-tables`` (or ``python benchmarks/tables.py``) after editing a renderer.
+Run with ``make bench-tables`` (or ``python benchmarks/bench_tables.py``) after editing a renderer.
 Each benchmark script owns its result's ``render`` function and calls it itself after a run.
 """
 
