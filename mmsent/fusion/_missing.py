@@ -9,7 +9,7 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _estimator_has, check_is_fitted, column_or_1d
 
 from .._validation import missing_mask
 
@@ -141,15 +141,6 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _estimator_has(method):
-    """``available_if`` check: does the (fitted, else given) estimator have ``method``?"""
-
-    def check(self):
-        return hasattr(getattr(self, "estimator_", self.estimator), method)
-
-    return check
-
-
 class ModalityClassifier(ClassifierMixin, BaseEstimator):
     """One modality's classifier that abstains on posts lacking the modality.
 
@@ -262,10 +253,6 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _soft_voting(self):
-    return self.voting == "soft"
-
-
 class ModalityVotingClassifier(VotingClassifier):
     """Voting in which a post's missing modalities abstain and the others' weights are renormalised.
 
@@ -304,9 +291,7 @@ class ModalityVotingClassifier(VotingClassifier):
 
     def _row_weights(self, X):
         """``(n_estimators, n_posts)``: each estimator's weight, zero where the post lacks its modality."""
-        weights = np.ones(len(self.estimators_)) if self.weights is None else np.asarray(
-            [w for (_, est), w in zip(self.estimators, self.weights) if est != "drop"], dtype=float
-        )
+        weights = np.ones(len(self.estimators_)) if self.weights is None else np.asarray(self._weights_not_none, float)
         return weights[:, None] * np.array([est.present(X) for est in self.estimators_], dtype=float)
 
     def _renormalised(self, votes, weights):
@@ -315,7 +300,7 @@ class ModalityVotingClassifier(VotingClassifier):
         mixed = np.einsum("mn,mnk->nk", weights, np.nan_to_num(votes))
         return np.where(total[:, None] > 0, mixed / np.where(total > 0, total, 1.0)[:, None], self.class_prior_)
 
-    @available_if(_soft_voting)
+    @available_if(VotingClassifier._check_voting)
     def predict_proba(self, X):
         """Average of the present modalities' probabilities, renormalised per post."""
         check_is_fitted(self)

@@ -4,7 +4,7 @@ from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
 from ._decode import as_image_batch
@@ -47,7 +47,7 @@ def rgb_to_hsv(images):
     return np.stack([hue / 6.0, saturation, value], axis=-1).astype(np.float32)
 
 
-class ColorHistogram(TransformerMixin, BaseEstimator):
+class ColorHistogram(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Joint HSV colour histogram of each image, normalised to sum to 1.
 
     Parameters
@@ -104,10 +104,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             counts[start : start + chunk] = tally.reshape(len(part), self.n_features_out_)
         return counts / max(pixels, 1)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names ``hsv0``, ``hsv1``, ... of the output features."""
-        check_is_fitted(self)
-        return np.asarray([f"hsv{i}" for i in range(self.n_features_out_)], dtype=object)
+    @property
+    def _n_features_out(self):  # read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+        return self.n_features_out_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
