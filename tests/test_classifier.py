@@ -262,7 +262,7 @@ def test_unseen_labels_at_score_time_are_reported(posts):
     y_new = y.copy().astype(object)
     y_new[:10] = "sarcastic"
     expected = np.mean(clf.predict(X) == y_new)
-    with pytest.warns(UserWarning, match=r"not seen during fit: \['sarcastic'\]"):
+    with pytest.warns(UserWarning, match=r"not seen during fit: 'sarcastic' \(10 rows\)"):
         assert clf.score(X, y_new) == pytest.approx(expected)
 
 

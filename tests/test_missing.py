@@ -127,7 +127,9 @@ def test_renormalize_needs_decision_level_fusion(posts):
         MultimodalSentimentClassifier(fusion="concat", missing="renormalize").fit(X, y)
     with pytest.raises(ValueError, match="missing must be one of"):
         make_fusion_model(
-            "vote", text_features=None, image_features=None, classifier=LogisticRegression(), missing="drop"
+            "vote", text_features=None, image_features=None, classifier=LogisticRegression(), text_column="text",
+            image_column="image", text_weight=1.0, image_weight=1.0, voting="soft", probability=False, cv=3,
+            missing="drop",
         )
 
 
