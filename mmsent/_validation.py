@@ -240,7 +240,7 @@ def _refuse_twins(labels, rows, where):
     )
 
 
-def check_known_labels(y, classes, *, what="y"):
+def check_known_labels(y, classes, *, what="y", known_as="the classes seen during fit", partial="warn"):
     """Labels of ``y`` that are not among ``classes``: an error when none is, a warning when some are not.
 
     A test set whose labels share nothing with the training labels scores 0 whatever
@@ -252,8 +252,10 @@ def check_known_labels(y, classes, *, what="y"):
         True labels.
     classes : array-like of shape (n_classes,)
         The labels the model knows (its ``classes_``).
-    what : str, default="y"
-        How the message names ``y``.
+    what, known_as : str
+        How the message names ``y`` and ``classes``.
+    partial : {"warn", "ignore"}, default="warn"
+        What to do when only some labels are unknown.
 
     Returns
     -------
@@ -268,7 +270,15 @@ def check_known_labels(y, classes, *, what="y"):
     Warns
     -----
     UserWarning
-        When some labels of ``y`` are not among ``classes``, with their counts.
+        When some labels of ``y`` are not among ``classes`` (``partial="warn"``), with their counts.
+
+    Examples
+    --------
+    >>> from mmsent._validation import check_known_labels
+    >>> check_known_labels(["pos", "neg"], ["negative", "positive"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: y and the classes seen during fit (['negative', 'positive']) have no label in common, so every ...
     """
     counts = Counter(as_value_list(y))
     known = set(as_value_list(classes))
@@ -282,8 +292,17 @@ def check_known_labels(y, classes, *, what="y"):
         return f"{label!r} ({_count(counts[label], 'row')}" + (f"; did you mean {twin!r}?)" if twin else ")")
 
     described = ", ".join(map(describe, unseen))
-    message = f"{what} holds labels not seen during fit: {described}; known classes: {sorted(known, key=str)}"
+    known_list = sorted(known, key=str)
     if len(unseen) == len(counts):
-        raise ValueError(f"no label of {what} is known to the model, so every score would be 0: {message}")
-    warnings.warn(f"{message}. Their rows count as errors.", UserWarning, stacklevel=3)
+        raise ValueError(
+            f"{what} and {known_as} ({known_list}) have no label in common, so every score would be 0: "
+            f"{described}. Were the labels renamed?"
+        )
+    if partial == "warn":
+        warnings.warn(
+            f"{what} holds labels not seen during fit: {described}; known classes: {known_list}. "
+            "Their rows count as errors.",
+            UserWarning,
+            stacklevel=3,
+        )
     return unseen
