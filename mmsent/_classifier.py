@@ -350,13 +350,20 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit the fusion model on posts ``X`` and labels ``y``.
 
-        Labels are checked first (see :func:`mmsent._validation.check_labels`), and
-        refused with the rows at fault rather than turned silently into wrong
-        classes: empty labels (``None``, NaN, blank); a mixture of strings and
-        numbers; fractional numbers; labels that differ only by case, surrounding
-        whitespace or number format (``"positive"`` / ``"Positive "``, ``"1"`` /
-        ``"1.0"``). Fusions that fit on ``cv`` folds (``"stack"``, calibration)
-        refuse a class with fewer posts than folds, saying what to change.
+        Labels are checked first and refused, with a :class:`~mmsent.LabelError`
+        naming the rows at fault, rather than turned silently into wrong classes:
+
+        - empty labels (``None``, NaN, ``pd.NA``, blank strings);
+        - a mixture of types (strings and numbers), or labels that are neither;
+        - numbers with a fraction (a regression target);
+        - labels that differ only by case, surrounding whitespace or number
+          format (``"positive"`` / ``"positive "`` / ``"Positive"``, ``"1"`` /
+          ``"1.0"``), which would each become a class.
+
+        Nothing is stripped or renamed: clean the labels and fit again. Fusions
+        that fit on ``cv`` folds (``"stack"``; calibration, with ``probability=True``
+        or soft voting of a classifier without ``predict_proba``) refuse an integer
+        ``cv`` larger than the smallest class, saying which class has how many posts.
 
         Parameters
         ----------

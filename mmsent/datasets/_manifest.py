@@ -50,7 +50,7 @@ def read_manifest(
     checked here so that the error names the file: an empty label, a mixture of
     strings and numbers (JSONL), or labels that differ only by case, surrounding
     whitespace or number format (``positive`` / ``Positive ``, ``1`` / ``1.0``)
-    raise a :class:`~mmsent._validation.LabelError` naming the rows (0-based,
+    raise a :class:`~mmsent.LabelError` naming the rows (0-based,
     header not counted). Nothing is stripped or renamed silently.
 
     Parameters

@@ -48,9 +48,11 @@ def prediction_scores(y_true, y_pred, *, classes=None):
     >>> prediction_scores(["pos", "neg", "pos", "neg"], ["pos", "neg", "neg", "neg"])["accuracy"]
     0.75
     """
-    if classes is None:
-        check_known_labels(y_true, np.unique(np.asarray(y_pred)), what="the true labels", known_as="the predicted labels",
-                           partial="ignore")
+    if classes is None:  # the predicted labels are all we know of the model's
+        check_known_labels(
+            y_true, np.unique(np.asarray(y_pred)), what="the true labels", known_as="the predicted labels",
+            partial="ignore",
+        )
     else:
         check_known_labels(y_true, classes, what="the true labels", known_as="the model's classes")
     return {

@@ -112,19 +112,67 @@ class BatchedPipeline(Pipeline):
         self.sparse_output = sparse_output
 
     def fit(self, X, y=None, **params):
-        """Fit the steps; every row is read once, so bad rows are reported at fit."""
+        """Fit the steps; every row is read once, so bad rows are reported at fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, ...)
+            Rows for the first step (an image column, a decoded batch, a matrix).
+        y : array-like of shape (n_rows,), default=None
+            Passed to the steps' ``fit`` when they are not row-wise.
+        **params : dict
+            Routed to the steps as in :meth:`Pipeline.fit <sklearn.pipeline.Pipeline.fit>`;
+            the pipeline then runs unbatched.
+
+        Returns
+        -------
+        self : BatchedPipeline
+        """
         self.fit_transform(X, y, **params)
         return self
 
     def fit_transform(self, X, y=None, **params):
-        """Fit the steps (on the first batch when they are row-wise) and transform every row."""
+        """Fit the steps (on the first batch when they are row-wise) and transform every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, ...)
+            Rows for the first step.
+        y : array-like of shape (n_rows,), default=None
+            Passed to the steps' ``fit`` when they are not row-wise.
+        **params : dict
+            Routed to the steps as in ``Pipeline``; the pipeline then runs unbatched.
+
+        Returns
+        -------
+        features : ndarray or CSR matrix of shape (n_rows, n_features)
+            The last step's output (CSR with ``sparse_output=True``).
+        """
         self._validate_params()
         if params or not _is_row_wise(self):
             return self._as_output(super().fit_transform(X, y, **params))
         return self._run_batches(X, fitted=False)
 
     def transform(self, X, **params):
-        """Transform ``X`` batch by batch into one output array."""
+        """Transform ``X`` batch by batch into one output array.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, ...)
+            Rows for the first step.
+        **params : dict
+            Routed to the steps as in ``Pipeline``; the pipeline then runs unbatched.
+
+        Returns
+        -------
+        features : ndarray or CSR matrix of shape (n_rows, n_features)
+            The last step's output (CSR with ``sparse_output=True``).
+
+        Raises
+        ------
+        BadRowsError
+            One error naming the bad rows of every batch.
+        """
         if params:
             return self._as_output(super().transform(X, **params))
         return self._run_batches(X, fitted=True)

@@ -80,14 +80,38 @@ class ColorHistogram(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Check the parameters and record the number of output features."""
+        """Check the parameters and record the number of output features.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_images, height, width[, 3]) or array-like of shape (n_images,)
+            Images (ignored: nothing is learnt from them).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ColorHistogram
+        """
         if len(self.bins) != 3 or not all(isinstance(b, Integral) and b >= 1 for b in self.bins):
             raise ValueError(f"bins must be three positive integers (h, s, v), got {self.bins!r}")
         self.n_features_out_ = int(np.prod(self.bins))
         return self
 
     def transform(self, X):
-        """Return the ``(n, prod(bins))`` float32 histograms."""
+        """HSV histogram of each image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_images, height, width[, 3]) or array-like of shape (n_images,)
+            A decoded uint8 batch, or an image column (paths, bytes, PIL images,
+            arrays) decoded at ``size``.
+
+        Returns
+        -------
+        histograms : ndarray of shape (n_images, prod(bins)), float32
+            Each row sums to 1.
+        """
         check_is_fitted(self)
         images = as_image_batch(X, self.size)
         n, pixels = len(images), images.shape[1] * images.shape[2]
