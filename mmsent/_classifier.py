@@ -13,7 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._validation import BadRowsError, check_known_labels, check_labels, describe_rows, missing_mask
+from ._validation import BadRowsError, as_frame, check_known_labels, check_labels, describe_rows, missing_mask
 from .fusion import FUSIONS, fusion_folds, fusion_has, make_fusion_model, modality_contributions
 from .image import make_image_features
 from .text import make_text_features
@@ -280,19 +280,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_frame(self, X):
         """Return X as a DataFrame holding the columns this model reads, or say what is wrong."""
-        if sp.issparse(X):
-            raise TypeError("sparse input is not supported: X must be a DataFrame of posts")
-        if not isinstance(X, pd.DataFrame):
-            if isinstance(X, (dict, list)):
-                X = pd.DataFrame(X)
-            elif hasattr(X, "__array__"):
-                X = pd.DataFrame(np.asarray(X))
-            else:
-                raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
-        if X.shape[1] == 0:
-            raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-        if any(dtype.kind == "c" for dtype in X.dtypes):
-            raise ValueError("Complex data not supported: text and image columns hold posts, not numbers")
+        X = as_frame(X)
         required = self.required_columns()
         missing = [column for column in required if column not in X.columns]
         if missing:

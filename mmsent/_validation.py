@@ -6,10 +6,12 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 __all__ = [
     "BadRowsError",
     "LabelError",
+    "as_frame",
     "as_value_list",
     "check_known_labels",
     "check_labels",
@@ -84,6 +86,39 @@ def as_value_list(column):
             raise ValueError(f"expected one column of values, got an array of shape {column.shape}")
         return column.tolist() if column.dtype != object else list(column)
     return list(column)
+
+
+def as_frame(X):
+    """``X`` as a DataFrame of posts (a row per post, a column per field), or a clear error.
+
+    A DataFrame is used as it is; records, rows and 2-D arrays are converted.
+
+    Examples
+    --------
+    >>> from mmsent._validation import as_frame
+    >>> as_frame([{"text": "好", "image": None}]).columns.tolist()
+    ['text', 'image']
+    """
+    if sp.issparse(X):
+        raise TypeError("sparse input is not supported: X must be a DataFrame of posts (a column per modality)")
+    if not isinstance(X, pd.DataFrame):
+        if isinstance(X, (dict, list)):
+            X = pd.DataFrame(X)
+        elif hasattr(X, "__array__"):
+            array = np.asarray(X)
+            if array.ndim != 2:
+                raise ValueError(
+                    f"X must be 2-D (a row per post, a column per field), got an array of shape {array.shape}. "
+                    "Reshape your data (array.reshape(-1, 1) for a single column) or pass a DataFrame."
+                )
+            X = pd.DataFrame(array)
+        else:
+            raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
+    if X.shape[1] == 0:
+        raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if any(dtype.kind == "c" for dtype in X.dtypes):
+        raise ValueError("Complex data not supported: text and image columns hold posts, not numbers")
+    return X
 
 
 def describe_rows(problems):

@@ -7,9 +7,7 @@ from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_html_repr
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mmsent import MultimodalSentimentClassifier
 from mmsent.fusion import ModalityVotingClassifier
@@ -17,46 +15,6 @@ from mmsent.image import ImageDecodeError, make_image_features
 from mmsent.text import make_text_features
 
 from .conftest import synthetic_posts
-
-
-def as_column(values):
-    """Numeric column → 2-D float array: lets the sklearn checks drive the fusion machinery."""
-    return np.asarray(values, dtype=float).reshape(-1, 1)
-
-
-# One table of constructor arguments for the compliance checks: the estimator reads
-# its modalities from columns 0 and 1, featurized by a pass-through, so that the
-# checks' numeric arrays exercise parameters, cloning, fitting and each fusion.
-CHECKED_ESTIMATORS = [
-    MultimodalSentimentClassifier(
-        fusion=fusion,
-        text_column=0,
-        image_column=1,
-        text_features=FunctionTransformer(as_column),
-        image_features=FunctionTransformer(as_column),
-        cv=3,
-    )
-    for fusion in ("concat", "vote", "stack")
-]
-
-# And one table of the checks expected to fail, each with its reason.
-EXPECTED_FAILED_CHECKS = {
-    "check_n_features_in_after_fitting": (
-        "columns are selected by name, and extra columns (ids, labels) are allowed at predict time, "
-        "as in ColumnTransformer"
-    ),
-    "check_fit2d_1feature": "a multimodal post needs two columns (text and image); one column is an error naming it",
-    "check_fit2d_predict1d": "a 1-D array has no text and image columns; the error names the missing column",
-    "check_estimators_nan_inf": (
-        "NaN in a modality column means the post lacks that modality: missing='auto' imputes it or leaves it "
-        "out of the vote (missing='error' refuses it)"
-    ),
-}
-
-
-@parametrize_with_checks(CHECKED_ESTIMATORS, expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
-def test_sklearn_compliance(estimator, check):
-    check(estimator)
 
 
 # -- behaviour on posts -------------------------------------------------------------

@@ -9,9 +9,9 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _estimator_has, check_is_fitted, column_or_1d
+from sklearn.utils.validation import _estimator_has, check_consistent_length, check_is_fitted, column_or_1d
 
-from .._validation import missing_mask
+from .._validation import as_frame, missing_mask
 
 __all__ = ["ModalityClassifier", "ModalityImputer", "ModalityVotingClassifier"]
 
@@ -243,7 +243,20 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         mask : ndarray of bool of shape (n_posts,)
             False where ``column`` holds a missing value.
         """
-        return ~missing_mask(_safe_indexing(X, self.column, axis=1))
+        X = as_frame(X)
+        try:
+            column = _safe_indexing(X, self.column, axis=1)
+        except (IndexError, KeyError, ValueError):
+            raise ValueError(
+                f"X has {X.shape[1]} feature(s) (shape={X.shape}) and no column {self.column!r} to read the "
+                f"modality from; its columns are {list(X.columns)}"
+            ) from None
+        return ~missing_mask(column)
+
+    @property
+    def n_features_in_(self):
+        """Number of columns of ``X`` seen in ``fit`` (by ``estimator_``)."""
+        return self.estimator_.n_features_in_
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
@@ -260,7 +273,9 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : ModalityClassifier
         """
-        y = column_or_1d(y)
+        X = as_frame(X)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
         present = self.present(X)
         self.classes_, counts = np.unique(y, return_counts=True)
         if not present.any():
@@ -276,6 +291,7 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _scores(self, X, method):
+        X = as_frame(X)
         present = self.present(X)
         if not present.any():
             n_columns = () if method == "decision_function" and len(self.classes_) == 2 else (len(self.classes_),)
@@ -298,6 +314,7 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_posts,)
         """
         check_is_fitted(self)
+        X = as_frame(X)
         present = self.present(X)
         out = np.repeat(self.classes_[[self.majority_class_index_]], len(present))
         if present.any():
@@ -392,7 +409,8 @@ class ModalityVotingClassifier(VotingClassifier):
         self : ModalityVotingClassifier
         """
         super().fit(X, y, **fit_params)
-        self.class_prior_ = np.bincount(self.le_.transform(column_or_1d(y)), minlength=len(self.classes_)) / len(y)
+        codes = self.le_.transform(column_or_1d(y))
+        self.class_prior_ = np.bincount(codes, minlength=len(self.classes_)) / len(codes)
         return self
 
     def _row_weights(self, X):

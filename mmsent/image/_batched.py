@@ -34,6 +34,13 @@ def _is_row_wise(step):
     return isinstance(step, _ROW_WISE) or not get_tags(step).requires_fit
 
 
+def _sliceable(X):
+    """``X`` in a form whose rows can be sliced: CSR for sparse input, an array for other array-likes."""
+    if scipy.sparse.issparse(X):
+        return X.tocsr()
+    return X if hasattr(X, "__getitem__") else np.asarray(X)
+
+
 def _rows(X, start, stop):
     return X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
 
@@ -187,6 +194,7 @@ class BatchedPipeline(Pipeline):
         n_rows = _num_samples(X)
         if n_rows <= self.batch_size:
             return self._as_output(super().transform(X) if fitted else super().fit_transform(X))
+        X = _sliceable(X)
         dense, sparse, errors = None, None, []
         bar = progress_bar(
             n_rows, desc="image features", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_ROWS
@@ -215,6 +223,17 @@ class BatchedPipeline(Pipeline):
         if errors:
             raise _merged_error(errors, n_rows)
         return dense if sparse is None else sparse.matrix()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Stateless steps (a Normalizer, say) work unfitted, and so does a pipeline of nothing else.
+        try:
+            tags.requires_fit = any(
+                get_tags(step).requires_fit for _, step in self.steps if step is not None and step != "passthrough"
+            )
+        except (ValueError, AttributeError, TypeError):  # steps not validated yet: fit will say what is wrong
+            pass
+        return tags
 
 
 class _GrowingCSR:
