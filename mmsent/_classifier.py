@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
