@@ -496,9 +496,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         X = self._check_frame(X)
         # Positions name the rows while retrying: index labels may repeat.
         scores, kept, bad_cells = self._predict_around_bad_cells(X.reset_index(drop=True), on_error, method)
-        return self._scores_frame(scores, X.index[kept], method), [
-            RowError(X.index[position], column, message) for (position, column), message in sorted(bad_cells.items())
-        ]
+        in_row_order = sorted(bad_cells.items(), key=lambda cell: cell[0][0])  # stable: a row's cells as found
+        errors = [RowError(X.index[position], column, message) for (position, column), message in in_row_order]
+        return self._scores_frame(scores, X.index[kept], method), errors
 
     def _check_robust_options(self, on_error, method):
         """``predict_robust``'s options, checked as the estimator's parameters are."""
@@ -531,12 +531,14 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                 posts = _blanked(posts, new)
 
     def _predict_rows(self, posts, method):
+        """``method`` of the fitted model on ``posts``; an empty result of the right shape for no posts."""
         if len(posts):
             return getattr(self.model_, method)(posts)
         one_column = method == "predict" or (method == "decision_function" and len(self.classes_) == 2)
         return np.empty((0,) if one_column else (0, len(self.classes_)))
 
     def _scores_frame(self, scores, index, method):
+        """Scores as a Series (one per post) or a DataFrame (a column per class), indexed by the posts' labels."""
         if scores.ndim == 1:
             return pd.Series(scores, index=index, name="prediction" if method == "predict" else method)
         return pd.DataFrame(scores, index=index, columns=self.classes_)
