@@ -4,11 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo
 MODEL ?= models/demo.joblib
+# Feature set of the saved demo model: pretrained (TF-IDF + lexicons, CNN embeddings) or handcrafted.
+FEATURES ?= pretrained
 
 .PHONY: demo test lint docs bench bench-accuracy bench-cnn bench-tables export-cnn install clean help
 
 help:
-	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
+	@echo "make demo   - install into $(VENV), build the demo data, compare fusions and feature sets, save $(MODEL)"
+	@echo "              (FEATURES=handcrafted saves the model of the cheaper feature set)"
 	@echo "make test   - install the dev extras into $(VENV) and run the test suite"
 	@echo "make lint   - ruff check (configuration in pyproject.toml)"
 	@echo "make docs   - build the documentation into docs/_build/html (warnings are errors)"
@@ -39,7 +42,7 @@ $(VENV)/.installed-docs: setup.cfg pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/mmsent demo --data-dir $(DEMO_DIR) --out $(MODEL)
+	$(BIN)/mmsent demo --data-dir $(DEMO_DIR) --out $(MODEL) --features $(FEATURES)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

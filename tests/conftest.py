@@ -60,3 +60,15 @@ def image_files(tmp_path):
         Image.fromarray(synthetic_image([label] * 3, rng)).save(path, format=fmt)
         paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cnn_cache(tmp_path_factory):
+    """Every test's CNN network and embeddings go to one folder of this session, never the user's cache.
+
+    The default feature set embeds images with the CNN: the network is built there once per session.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("mmsent-cache")
+        patch.setenv("MMSENT_CACHE_DIR", str(folder))
+        yield folder

@@ -26,7 +26,8 @@ def test_compare_fusions_scores_each_strategy_on_the_test_split():
     X, y = synthetic_posts(n=80, seed=0)
     X_test, y_test = synthetic_posts(n=40, seed=1)
     table, models = compare_fusions(
-        X, y, X_test, y_test, fusions=("text", "vote"), estimator=MultimodalSentimentClassifier(cv=3), return_models=True
+        X, y, X_test, y_test, fusions=("text", "vote"), estimator=MultimodalSentimentClassifier(features="handcrafted",
+            cv=3), return_models=True
     )
     assert table.index.tolist() == ["text", "vote"]
     for fusion in table.index:
@@ -41,13 +42,13 @@ def test_compare_fusions_scores_each_strategy_on_the_test_split():
 
 def test_ablation_report_cross_validates_every_fusion_on_the_same_folds(tmp_path):
     X, y = synthetic_posts(n=60, seed=2)
-    estimator = MultimodalSentimentClassifier(cv=2)
+    estimator = MultimodalSentimentClassifier(features="handcrafted", cv=2)
     report = ablation_report(X, y, cv=3, n_repeats=2, fusions=("text", "image", "stack"), estimator=estimator,
                              random_state=4, progress=False)
     assert report.scores.shape[0] == 3 * 3 * 2 and report.classes == ["negative", "positive"]
     folds = list(RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=4).split(X, y))
     train, test = folds[4]
-    model = MultimodalSentimentClassifier(fusion="image", cv=2).fit(X.iloc[train], y[train])
+    model = MultimodalSentimentClassifier(features="handcrafted", fusion="image", cv=2).fit(X.iloc[train], y[train])
     fold = report.scores.query("fusion == 'image' and fold == 4").iloc[0]
     assert fold["accuracy"] == np.mean(model.predict(X.iloc[test]) == y[test])
     summary, spread = report.summary(), report.summary("std")
@@ -105,7 +106,7 @@ def test_tune_scores_candidates_on_the_dev_split_and_fills_in_featurizers():
     X, y = synthetic_posts(n=40, seed=0)
     X_dev, y_dev = synthetic_posts(n=20, seed=1)
     grid = {"C": [0.01, 1.0], "text_features__tfidf__min_df": [1, 3]}
-    template = MultimodalSentimentClassifier(fusion="text")
+    template = MultimodalSentimentClassifier(features="handcrafted", fusion="text")
     found = tune(X, y, grid, X_dev=X_dev, y_dev=y_dev, estimator=template, refit=False, progress=False)
     assert template.text_features is None  # the caller's estimator is left alone
     assert not hasattr(found, "best_estimator_") and found.scoring == "f1_macro"

@@ -37,7 +37,7 @@ from .conftest import synthetic_posts
 @pytest.fixture(scope="module")
 def fitted():
     X, y = synthetic_posts()
-    return MultimodalSentimentClassifier(fusion="stack", cv=3).fit(X, y), X
+    return MultimodalSentimentClassifier(features="handcrafted", fusion="stack", cv=3).fit(X, y), X
 
 
 def small_model():
@@ -112,7 +112,7 @@ def test_round_trip_predicts_the_same(fitted, tmp_path):
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_fusion_round_trips_through_skops(fusion, tmp_path):
     X, y = synthetic_posts(n=40)
-    clf = MultimodalSentimentClassifier(fusion=fusion, cv=2).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion=fusion, cv=2).fit(X, y)
     path = save_model(clf, tmp_path / "model.skops")
     assert path.read_bytes()[:4] == b"PK\x03\x04" and model_metadata(path)["file"]["format"] == "skops"
     loaded = load_model(path)
@@ -161,7 +161,7 @@ def test_fitted_models_of_every_fusion_hold_only_trusted_types(tmp_path):
     assert {setting["fusion"] for setting in settings} == set(FUSIONS)
     found = set()
     for setting in settings:
-        clf = MultimodalSentimentClassifier(**{"cv": 2, **setting}).fit(X, y)
+        clf = MultimodalSentimentClassifier(features="handcrafted", **{"cv": 2, **setting}).fit(X, y)
         path = save_model(clf, tmp_path / "m.skops")
         found |= set(skops.io.get_untrusted_types(file=path))
         assert_same_predictions(load_model(path), clf, X)
@@ -208,7 +208,7 @@ def test_metadata_describes_the_model(fitted, tmp_path):
 
 def test_concat_feature_sizes(tmp_path):
     X, y = synthetic_posts(n=40)
-    clf = MultimodalSentimentClassifier(fusion="concat").fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="concat").fit(X, y)
     sizes = model_metadata(save_model(clf, tmp_path / "m.joblib"))["feature_sizes"]
     # HOG 1764 + colour 128, and the missing-image flag of the default missing="impute".
     assert sizes["image"] == 1892 + 1 and sum(sizes.values()) == clf.model_[:-1].transform(X).shape[1]

@@ -13,7 +13,11 @@ from pathlib import Path
 from .._files import atomic_write, check_output_path
 
 # The classifier's parameters that are command-line options (each option's dest is the parameter's name).
-_MODEL_OPTIONS = ("fusion", "classifier", "C", "class_weight", "probability")
+_MODEL_OPTIONS = ("fusion", "features", "classifier", "C", "class_weight", "probability")
+FEATURES_HELP = (
+    "pretrained (TF-IDF + sentiment lexicons, CNN image embeddings; the default) or handcrafted "
+    "(TF-IDF, HOG + colour histograms: no pretrained resources, much faster on images)"
+)
 
 
 def add_quiet(parser):
@@ -35,6 +39,7 @@ def add_model_options(parser, fusion=True):
             default=argparse.SUPPRESS,
             help="concat (feature level), vote or stack (decision level), text or image (one modality only)",
         )
+    group.add_argument("--features", metavar="SET", default=argparse.SUPPRESS, help=FEATURES_HELP)
     group.add_argument(
         "--classifier", metavar="NAME", default=argparse.SUPPRESS, help="linear_svc (LinearSVC) or svc (RBF SVC)"
     )

@@ -13,20 +13,27 @@ from .._progress import progress_bar
 __all__ = ["default_param_grid", "tune"]
 
 
-def default_param_grid(fusion="concat"):
-    """A small search space for ``fusion``: TF-IDF n-grams and min_df, image size, C, modality weight.
+def default_param_grid(fusion="concat", features="pretrained"):
+    """A small search space for ``fusion`` and ``features``: TF-IDF n-grams and min_df, image size, C, modality weight.
+
+    The names follow the featurizers of that feature set: the pretrained text branch is a union
+    whose ``tfidf`` pipeline holds the vectorizer (``text_features__tfidf__tfidf__...``); its
+    image branch (CNN embeddings) has no size to tune.
 
     Examples
     --------
     >>> from mmsent.evaluation import default_param_grid
-    >>> sorted(default_param_grid("text"))
+    >>> sorted(default_param_grid("text", "handcrafted"))
     ['C', 'text_features__tfidf__min_df', 'text_features__tfidf__ngram_range']
+    >>> sorted(default_param_grid("image"))
+    ['C']
     """
     grid = {"C": [0.1, 1.0]}
     if fusion != "image":
-        grid["text_features__tfidf__ngram_range"] = [(1, 1), (1, 2)]
-        grid["text_features__tfidf__min_df"] = [1, 2]
-    if fusion != "text":
+        tfidf = "text_features__tfidf__tfidf" if features == "pretrained" else "text_features__tfidf"
+        grid[f"{tfidf}__ngram_range"] = [(1, 1), (1, 2)]
+        grid[f"{tfidf}__min_df"] = [1, 2]
+    if fusion != "text" and features == "handcrafted":
         grid["image_features__decode__size"] = [(64, 64), (96, 96)]
     if fusion in ("concat", "vote"):
         grid["text_weight"] = [0.5, 1.0, 2.0]
@@ -74,14 +81,16 @@ def tune(
     param_grid : dict, default=None
         Parameter name → list of values, nested names included (e.g.
         ``text_features__tfidf__ngram_range``, ``image_features__decode__size``).
-        None uses :func:`default_param_grid` for the estimator's fusion.
+        None uses :func:`default_param_grid` for the estimator's fusion and
+        feature set. A grid over ``features`` itself cannot hold nested
+        featurizer names (each candidate builds its own featurizers).
     X_dev, y_dev : DataFrame, array-like, default=None
         A dev split to choose on.
     estimator : MultimodalSentimentClassifier, default=None
-        The model to tune. None: the default one, with explicit
-        ``make_text_features()`` / ``make_image_features()`` so that their
-        parameters exist. A model whose featurizers are None gets them too,
-        with its own ``n_jobs`` and ``verbose``.
+        The model to tune. None: the default one. A model whose featurizers
+        are None gets those of its ``features`` explicitly (with its own
+        ``n_jobs`` and ``verbose``), so that their parameters exist, e.g.
+        ``image_features__cnn__embed__batch_size``.
     cv : int, default=3
         Inner folds when there is no dev split.
     search : {"grid", "halving"}, default="grid"
@@ -119,10 +128,12 @@ def tune(
     if search not in ("grid", "halving"):
         raise ValueError(f"search must be 'grid' or 'halving', got {search!r}")
     estimator = MultimodalSentimentClassifier() if estimator is None else clone(estimator)
-    # The featurizers it would build itself, made explicit so that their parameters exist.
-    text_features, image_features = estimator._featurizers()
-    estimator.set_params(text_features=text_features, image_features=image_features)
-    param_grid = default_param_grid(estimator.fusion) if param_grid is None else param_grid
+    param_grid = default_param_grid(estimator.fusion, estimator.features) if param_grid is None else param_grid
+    if "features" not in param_grid:
+        # The featurizers it would build itself, made explicit so that their parameters exist. Searching
+        # ``features`` itself needs them left to build: explicit featurizers win over it.
+        text_features, image_features = estimator._featurizers()
+        estimator.set_params(text_features=text_features, image_features=image_features)
     unknown = sorted(set(param_grid) - set(estimator.get_params(deep=True)))
     if unknown:
         raise ValueError(f"unknown parameters {unknown}; nested ones look like text_features__tfidf__min_df")
