@@ -15,6 +15,7 @@ SCRIPTS = {
     "accuracy": "accuracy",
     "cnn": "bench_cnn",
     "features": "eval_features",
+    "presets": "eval_presets",
     "missing_modality": "bench_missing",
 }
 

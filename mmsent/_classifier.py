@@ -75,7 +75,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
           with ``lexicon=True``), images as EfficientNet-Lite0 ImageNet embeddings
           (:class:`mmsent.image.CNNEmbedder`, run by onnxruntime, built from the
           installed weights, cached per image on disk). The more accurate set
-          (``benchmarks/results/accuracy.md``); the CNN embeds about 130 images/s
+          (``benchmarks/results/presets.md``); the CNN embeds about 130 images/s
           on two cores (``benchmarks/results/cnn.md``).
         - ``"handcrafted"``: TF-IDF alone, and HOG + HSV colour histograms
           (:func:`mmsent.image.make_image_features`): no pretrained resource,

@@ -104,12 +104,16 @@ def compare_fusions(
     """
     template = MultimodalSentimentClassifier() if estimator is None else estimator
     if features is None:
-        runs = [(fusion, template) for fusion in fusions]
+        runs = [(fusion, fusion, template) for fusion in fusions]
     else:
-        runs = [((name, fusion), clone(template).set_params(features=name)) for name in features for fusion in fusions]
+        runs = [
+            ((name, fusion), fusion, clone(template).set_params(features=name))
+            for name in features
+            for fusion in fusions
+        ]
     rows, models = [], {}
-    for key, model in runs:
-        row, _, models[key] = fit_and_score(model, key if features is None else key[1], X_train, y_train, X_test, y_test)
+    for key, fusion, model in runs:
+        row, _, models[key] = fit_and_score(model, fusion, X_train, y_train, X_test, y_test)
         rows.append(row if features is None else {"features": key[0], **row})
     table = pd.DataFrame(rows).set_index("fusion" if features is None else ["features", "fusion"])
     return (table, models) if return_models else table

@@ -26,8 +26,9 @@ def test_evaluate_and_tune_take_the_flag(shared_manifests, tmp_path, capsys):
     assert "The 'features' parameter" in capsys.readouterr().err
     out = tmp_path / "tuned.joblib"
     tune_args = ["tune", *data, "--cv", "2", "--fusion", "text", "--out", str(out)]
-    assert main([*tune_args, "--param", "text_features__lexicon__lexicon__window=[1, 2]"]) == 0
-    assert "text_features__lexicon__lexicon__window = " in capsys.readouterr().out
+    window = "text_features__lexicon__lexicon__window"
+    assert main([*tune_args, "--param", f"{window}=[1, 2]"]) == 0
+    assert f"{window} = " in capsys.readouterr().out
     assert load_model(out).features == "pretrained"
-    assert main([*tune_args, "--features", "handcrafted", "--param", "text_features__lexicon__lexicon__window=[1]"]) == 2
-    assert "unknown parameters ['text_features__lexicon__lexicon__window']" in capsys.readouterr().err
+    assert main([*tune_args, "--features", "handcrafted", "--param", f"{window}=[1]"]) == 2
+    assert f"unknown parameters ['{window}']" in capsys.readouterr().err
