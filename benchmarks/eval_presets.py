@@ -29,6 +29,7 @@ from mmsent.datasets import deduplicate, load_mvsa, load_reviews
 from mmsent.text import JiebaTokenizer, TextCleaner, make_text_features
 
 SEED, FOLDS = 0, 5
+DEFAULT = "pretrained"  # the row that is MultimodalSentimentClassifier() as shipped
 SCORING = {"accuracy": "accuracy", "macro_f1": "f1_macro", "weighted_f1": "f1_weighted"}
 METRICS = list(SCORING)
 
@@ -137,6 +138,23 @@ def _pct(value):
     return f"{100 * value:.1f}"
 
 
+def _default_note(m):
+    """Whether the library's default follows the chosen row: only if its CV margin is beyond the folds' spread."""
+    chosen, base = m["candidates"][m["chosen"]], m["candidates"][DEFAULT]
+    if m["chosen"] == DEFAULT:
+        return [f"The chosen row is the library's default, `MultimodalSentimentClassifier()` (`{DEFAULT}`).", ""]
+    margins = {k: chosen["cv"][k] - base["cv"][k] for k in ("accuracy", "macro_f1")}
+    spread = {k: max(chosen["cv_std"][k], base["cv_std"][k]) for k in margins}
+    if all(margins[k] > spread[k] for k in margins):
+        return [f"The chosen row beats the default `{DEFAULT}` by more than the spread over folds.", ""]
+    shown = ", ".join(f"{k} {100 * margins[k]:+.1f} (fold spread ±{100 * spread[k]:.1f})" for k in margins)
+    return [
+        f"The library's default stays `{DEFAULT}`: the chosen row's CV margin over it ({shown} points) is within "
+        "the spread over folds, so the CV does not support changing a default for it.",
+        "",
+    ]
+
+
 def render(results):
     """``presets.md`` from ``presets.json``."""
     lines = ["# Feature-set presets: chosen by CV inside the training data, checked once on held-out data", ""]
@@ -162,6 +180,7 @@ def render(results):
             "",
             *table(columns, cells),
             "",
+            *_default_note(m),
         ]
     z = results.get("reviews")
     if z:

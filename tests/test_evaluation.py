@@ -117,7 +117,14 @@ def test_tune_scores_candidates_on_the_dev_split_and_fills_in_featurizers():
     assert refit.best_params_ == found.best_params_ and refit.best_estimator_.n_samples_fit_ == 60
     with pytest.raises(ValueError, match="unknown parameters"):
         tune(X, y, {"image_features__hog__nope": [1]}, progress=False)
-    assert set(default_param_grid("concat")) == {
+    assert set(default_param_grid("concat", "handcrafted")) == {
         "C", "text_features__tfidf__ngram_range", "text_features__tfidf__min_df", "image_features__decode__size",
         "text_weight",
     }
+    # The default (pretrained) branches: every name exists on the model tune builds.
+    grid = default_param_grid("concat")
+    assert set(grid) == {"C", "text_features__tfidf__tfidf__ngram_range", "text_features__tfidf__tfidf__min_df",
+                         "text_weight"}
+    built = MultimodalSentimentClassifier()
+    built.set_params(**dict(zip(("text_features", "image_features"), built._featurizers())))
+    assert set(grid) <= set(built.get_params(deep=True))
