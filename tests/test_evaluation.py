@@ -26,8 +26,9 @@ def test_compare_fusions_scores_each_strategy_on_the_test_split():
     X, y = synthetic_posts(n=80, seed=0)
     X_test, y_test = synthetic_posts(n=40, seed=1)
     table, models = compare_fusions(
-        X, y, X_test, y_test, fusions=("text", "vote"), estimator=MultimodalSentimentClassifier(features="handcrafted",
-            cv=3), return_models=True
+        X, y, X_test, y_test,
+        fusions=("text", "vote"), estimator=MultimodalSentimentClassifier(features="handcrafted", cv=3),
+        return_models=True,
     )
     assert table.index.tolist() == ["text", "vote"]
     for fusion in table.index:
