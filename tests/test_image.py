@@ -117,8 +117,8 @@ def test_decoded_files_are_cached_until_they_change(tmp_path, monkeypatch):
     path = tmp_path / "a.png"
     Image.new("RGB", (8, 8), (255, 0, 0)).save(path)
     calls = []
-    original = _decode.decode_image
-    monkeypatch.setattr(_decode, "decode_image", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
+    original = _decode._decode
+    monkeypatch.setattr(_decode, "_decode", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
     first = decode_images([path, path, path], size=(8, 8))
     assert len(calls) == 1
     Image.new("RGB", (8, 8), (0, 0, 255)).save(path)
@@ -390,7 +390,8 @@ def test_sparse_steps_are_stacked_and_batch_size_is_a_parameter():
     from sklearn.preprocessing import FunctionTransformer
 
     images = random_batch(n=5, size=16, seed=5)
-    batched = BatchedPipeline([("color", ColorHistogram()), ("sparse", FunctionTransformer(sparse.csr_array))], batch_size=2)
+    steps = [("color", ColorHistogram()), ("sparse", FunctionTransformer(sparse.csr_array))]
+    batched = BatchedPipeline(steps, batch_size=2)
     features = batched.fit_transform(images)
     assert sparse.issparse(features) and features.shape == (5, 128)
     np.testing.assert_array_equal(features.toarray(), ColorHistogram().fit_transform(images))
