@@ -15,6 +15,7 @@ from PIL import Image, ImageFile
 
 from mmsent import MultimodalSentimentClassifier
 from mmsent.cli import main
+from mmsent.datasets import MissingFilesError, read_manifest
 from mmsent.image import ImageDecodeError, ImageDecoder, decode_image, decode_images, make_image_features
 from mmsent.image._cnn import cnn_input
 from mmsent.text import TextCleaner, TextDecodeError
@@ -134,6 +135,20 @@ def test_special_files_are_refused_unopened_never_read(tmp_path):
         assert "(a character device)" in problems["u"] and "(a socket)" in problems["s"]
         assert "(a directory)" in problems["d"]
     server.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_manifest_naming_special_files_says_what_they_are(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    (tmp_path / "posts.csv").write_text("text,image\na,pipe.jpg\nb,folder.jpg\nc,gone.jpg\n")
+    with pytest.raises(MissingFilesError) as info:
+        within(20, read_manifest, tmp_path / "posts.csv")
+    message = str(info.value)
+    assert "3 image files do not exist or are not regular files" in message
+    assert f"row 0: {tmp_path / 'pipe.jpg'} is not a regular file (a FIFO)" in message
+    assert f"row 1: {tmp_path / 'folder.jpg'} is not a regular file (a directory)" in message
+    assert f"row 2: {tmp_path / 'gone.jpg'}\n" in message + "\n"
 
 
 def test_files_over_max_file_bytes_are_refused_from_their_size(tmp_path):

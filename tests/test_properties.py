@@ -3,12 +3,14 @@
 import io
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFile
 
 from mmsent.datasets import read_manifest
 from mmsent.image import ImageDecodeError, decode_images
@@ -66,6 +68,58 @@ def test_image_decoder_takes_any_bytes(data):
 def test_image_decoder_decodes_valid_files_of_every_format(files):
     batch = decode_images(files, size=(8, 8))
     assert batch.shape == (len(files), 8, 8, 3) and batch.dtype == np.uint8
+
+
+def _truncation_sources():
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8))
+    out = {}
+    for name, fmt, options in (
+        ("jpeg", "JPEG", {}),
+        ("progressive-jpeg", "JPEG", {"progressive": True}),
+        ("png", "PNG", {}),
+        ("gif", "GIF", {}),
+        ("bmp", "BMP", {}),
+        ("tiff", "TIFF", {}),
+        ("webp", "WEBP", {"lossless": True}),
+    ):
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt, **options)
+        out[name] = buffer.getvalue()
+    return out
+
+
+TRUNCATION_SOURCES = _truncation_sources()
+
+
+@settings(FEW, max_examples=300)
+@given(
+    st.sampled_from(sorted(TRUNCATION_SOURCES)),
+    st.floats(0, 1, exclude_max=True),
+    st.sampled_from(["pil", "opencv"]),
+    st.booleans(),
+)
+def test_a_cut_image_is_refused_or_exact_never_filled_in(name, where, backend, lenient_pillow):
+    """Cut anywhere, a file decodes to exactly the pixels of the whole file or is a bad row: never part grey.
+
+    For JPEG and PNG, mmsent's own checks hold even when a user has made Pillow
+    fill in truncated images (``ImageFile.LOAD_TRUNCATED_IMAGES``).
+    """
+    from mmsent.image import decode_image
+
+    if backend == "opencv":
+        pytest.importorskip("cv2")
+    assume(not lenient_pillow or name in ("jpeg", "progressive-jpeg", "png"))
+    data = TRUNCATION_SOURCES[name]
+    whole = decode_image(data, size=None, backend=backend)
+    cut = data[: int(where * len(data))]
+    with mock.patch.object(ImageFile, "LOAD_TRUNCATED_IMAGES", lenient_pillow):
+        try:
+            batch = decode_images([cut], size=whole.shape[1::-1], backend=backend)
+        except ImageDecodeError as error:
+            assert error.problems[0][1].startswith(f"{len(cut)} bytes ")
+        else:
+            np.testing.assert_array_equal(batch[0], whole)
 
 
 CELLS = st.one_of(st.text(max_size=20), st.integers(), st.floats(allow_nan=True), st.none(), st.booleans())

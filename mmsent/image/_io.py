@@ -101,10 +101,11 @@ def read_file(path, max_file_bytes=MAX_FILE_BYTES):
     Examples
     --------
     >>> from mmsent.image._io import read_file
-    >>> read_file("/dev/zero")
-    Traceback (most recent call last):
-    ...
-    mmsent.image._io.UnreadableImage: is not a regular file (a character device): not read
+    >>> try:
+    ...     read_file("/dev/zero")
+    ... except ValueError as error:
+    ...     print(error)
+    is not a regular file (a character device): not read
     """
     _check_regular(os.stat(path), max_file_bytes)
     # O_NONBLOCK: should the path have become a FIFO since stat, opening it must not wait for a writer.
