@@ -172,7 +172,7 @@ def test_files_over_max_file_bytes_are_refused_from_their_size(tmp_path):
         cnn_input(small, max_file_bytes=100)
 
 
-def test_a_file_that_grows_past_the_limit_while_read_is_refused(tmp_path, monkeypatch):
+def test_a_file_that_changes_size_while_read_is_refused(tmp_path, monkeypatch):
     path = write(tmp_path, "good.png", PNG)
     real_fstat = os.fstat
 
@@ -182,7 +182,8 @@ def test_a_file_that_grows_past_the_limit_while_read_is_refused(tmp_path, monkey
         return info
 
     monkeypatch.setattr("mmsent.image._io.os.fstat", fstat_then_grow)
-    assert bad_rows([path], max_file_bytes=2 * len(PNG))[0].endswith(f"grew past {2 * len(PNG):,} bytes while being read: not read")
+    message = bad_rows([path], max_file_bytes=2 * len(PNG))[0]
+    assert message.endswith(f"changed size while being read ({len(PNG):,} bytes, then {len(PNG) + 1:,}): not read")
 
 
 def jpeg_declaring(width, height, data=JPEG):
