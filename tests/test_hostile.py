@@ -126,7 +126,8 @@ def test_special_files_are_refused_unopened_never_read(tmp_path):
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(tmp_path / "socket.jpg"))
     good = write(tmp_path, "good.png", PNG)
-    column = pd.Series([good, fifo, "/dev/zero", "/dev/urandom", tmp_path / "socket.jpg", tmp_path], index=list("gfzusd"))
+    cells = [good, fifo, "/dev/zero", "/dev/urandom", tmp_path / "socket.jpg", tmp_path]
+    column = pd.Series(cells, index=list("gfzusd"))
     for backend in ("pil", "opencv"):
         problems = bad_rows(column, backend=backend)
         assert list(problems) == list("fzusd")
@@ -209,7 +210,9 @@ def test_jpeg_data_too_short_for_its_header_is_refused_not_grey(backend, tmp_pat
         cnn_input(claims_more)
 
 
-@pytest.mark.parametrize("data", [JPEG, PNG, encoded(NOISE, "JPEG", progressive=True)], ids=["jpeg", "png", "progressive"])
+@pytest.mark.parametrize(
+    "data", [JPEG, PNG, encoded(NOISE, "JPEG", progressive=True)], ids=["jpeg", "png", "progressive-jpeg"]
+)
 def test_truncated_data_is_refused_even_with_pillows_leniency_on(data, monkeypatch):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # a user's global choice must not reach mmsent
     for cut in (len(data) // 3, 2 * len(data) // 3):
