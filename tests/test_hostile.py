@@ -208,6 +208,8 @@ def test_jpeg_data_too_short_for_its_header_is_refused_not_grey(backend, tmp_pat
     assert "bytes of image data, fewer than the 143,665 any JPEG of that size needs" in message
     with pytest.raises(ValueError, match="is a corrupt JPEG"):
         cnn_input(claims_more)
+    grey = jpeg_declaring(7000, 7000, encoded(NOISE.convert("L").resize((8, 8)), "JPEG"))  # one component
+    assert "fewer than the 95,704 any JPEG" in bad_rows([grey], backend=backend)[0]
 
 
 @pytest.mark.parametrize(

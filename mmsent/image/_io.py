@@ -10,9 +10,9 @@ into that row's error message, :func:`explain`'s, the same in every branch.
 """
 
 import io
-import math
 import os
 import stat
+import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -150,44 +150,49 @@ def read_cell(value, max_file_bytes=MAX_FILE_BYTES):
 
 
 def _jpeg_frame(data):
-    """(frame marker, width, height, blocks, start of the entropy-coded data) of a JPEG, from its header."""
+    """(frame marker, width, height, sampling factors, start of the entropy-coded data) of a JPEG, from its header."""
     position, frame = 2, None
     while True:
-        if data[position : position + 1] != b"\xff":
-            # Bytes between segments: decoders skip them (with a warning), so may we.
+        if position + 4 > len(data):
+            raise UnreadableImage("is a truncated JPEG (it ends within its header)")
+        fill, marker, length = struct.unpack_from(">BBH", data, position)
+        if fill != 0xFF:  # bytes between segments: decoders skip them (with a warning), so may we
             position = data.find(b"\xff", position)
             if position < 0:
                 raise UnreadableImage("is a truncated JPEG (it ends within its header)")
-        marker = data[position + 1] if position + 1 < len(data) else None
-        if marker == 0xFF:  # fill byte
+        elif marker == 0xFF:  # fill byte
             position += 1
-            continue
-        if marker in _STANDALONE:
+        elif marker in _STANDALONE:
             position += 2
-            continue
-        if marker is None or position + 4 > len(data):
-            raise UnreadableImage("is a truncated JPEG (it ends within its header)")
-        if marker == 0xD9:
+        elif marker == 0xD9:
             raise UnreadableImage("is a corrupt JPEG (it ends before its image data)")
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker in _FRAMES and position + 2 + length <= len(data):
-            frame = (marker, data[position + 4 : position + 2 + length])
-        if marker == 0xDA:  # start of scan: the entropy-coded data follows its header
+        elif marker == 0xDA:  # start of scan: the entropy-coded data follows its header
             break
-        position += 2 + length
+        else:
+            if marker in _FRAMES:
+                frame = (marker, position + 4)
+            position += 2 + length
     if frame is None:
         raise UnreadableImage("is a corrupt JPEG (no frame header before its image data)")
-    marker, header = frame
-    if len(header) < 6 or len(header) < 6 + 3 * header[5]:
+    marker, start = frame
+    if start + 6 > len(data) or start + 6 + 3 * data[start + 5] > len(data):
         raise UnreadableImage("is a corrupt JPEG (its frame header is cut short)")
-    height, width, n_components = int.from_bytes(header[1:3], "big"), int.from_bytes(header[3:5], "big"), header[5]
-    sampling = [(header[7 + 3 * i] >> 4, header[7 + 3 * i] & 15) for i in range(n_components)]
-    h_max, v_max = max((h for h, _ in sampling), default=1), max((v for _, v in sampling), default=1)
-    blocks = sum(
-        math.ceil(math.ceil(width * h / max(h_max, 1)) / 8) * math.ceil(math.ceil(height * v / max(v_max, 1)) / 8)
-        for h, v in sampling
+    height, width, n_components = struct.unpack_from(">HHB", data, start + 1)
+    sampling = [(data[start + 7 + 3 * i] >> 4, data[start + 7 + 3 * i] & 15) for i in range(n_components)]
+    return marker, width, height, sampling, position + 2 + length
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _blocks(width, height, sampling):
+    """8x8 blocks of all components of a frame, each component subsampled by its factors."""
+    h_max = max((h for h, _ in sampling), default=1) or 1
+    v_max = max((v for _, v in sampling), default=1) or 1
+    return sum(
+        _ceil_div(_ceil_div(width * h, h_max), 8) * _ceil_div(_ceil_div(height * v, v_max), 8) for h, v in sampling
     )
-    return marker, width, height, blocks, position + 2 + length
 
 
 def check_encoded(data):
@@ -208,15 +213,19 @@ def check_encoded(data):
         return None
     if not data.startswith(_JPEG):
         return None
-    marker, width, height, blocks, scan = _jpeg_frame(data)
+    marker, width, height, sampling, scan = _jpeg_frame(data)
     end = data.rfind(b"\xff\xd9")  # cannot occur within entropy-coded data, where 0xFF is followed by 0x00
     if end < scan:
         raise UnreadableImage("is a truncated JPEG (no end-of-image marker after its image data)")
-    if marker in _HUFFMAN_FRAMES and (end - scan) * 8 < blocks:
-        raise UnreadableImage(
-            f"is a corrupt JPEG: its header declares {width}x{height} pixels but it holds {end - scan:,} bytes of "
-            f"image data, fewer than the {math.ceil(blocks / 8):,} any JPEG of that size needs"
-        )
+    bits = (end - scan) * 8
+    # Counting blocks exactly only matters when the data is not plainly enough for a full-size frame.
+    if marker in _HUFFMAN_FRAMES and bits < len(sampling) * (width // 8 + 1) * (height // 8 + 1):
+        blocks = _blocks(width, height, sampling)
+        if bits < blocks:
+            raise UnreadableImage(
+                f"is a corrupt JPEG: its header declares {width}x{height} pixels but it holds {end - scan:,} bytes "
+                f"of image data, fewer than the {_ceil_div(blocks, 8):,} any JPEG of that size needs"
+            )
     return width, height
 
 
