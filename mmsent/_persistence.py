@@ -51,7 +51,7 @@ from . import __version__
 from ._classifier import MultimodalSentimentClassifier
 from .fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
 from .image import BatchedPipeline, CNNEmbedder, ColorHistogram, HOGTransformer, ImageDecoder
-from .text import JiebaTokenizer, LexiconFeatures, TextCleaner, passthrough_tokens
+from .text import JiebaTokenizer, LexiconFeatures, TextCleaner, TokenTfidfVectorizer, passthrough_tokens
 
 __all__ = [
     "FORMATS",
@@ -99,6 +99,7 @@ TRUSTED_TYPES = tuple(
                     MultimodalSentimentClassifier,
                     JiebaTokenizer,
                     TextCleaner,
+                    TokenTfidfVectorizer,
                     passthrough_tokens,
                     ImageDecoder,
                     BatchedPipeline,
