@@ -6,7 +6,7 @@ import stat
 import warnings
 from pathlib import Path
 
-from .._files import _file_kind
+from .._files import file_kind
 from .._validation import describe_rows
 
 __all__ = ["MissingFilesError", "deduplicate", "find_duplicates", "read_text_file"]
@@ -34,7 +34,7 @@ def _why_unusable(path):
         mode = os.stat(path).st_mode
     except OSError:
         return path
-    return path if stat.S_ISREG(mode) else f"{path} is not a regular file ({_file_kind(mode)})"
+    return path if stat.S_ISREG(mode) else f"{path} is not a regular file ({file_kind(mode)})"
 
 
 def raise_if_missing(source, paths, what="files"):

@@ -19,7 +19,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .._files import _file_kind
+from .._files import file_kind
 from .._validation import BadRowsError, describe_rows, is_missing
 
 __all__ = [
@@ -75,7 +75,7 @@ class Row(NamedTuple):
 
 def _check_regular(info, max_file_bytes):
     if not stat.S_ISREG(info.st_mode):
-        raise UnreadableImage(f"is not a regular file ({_file_kind(info.st_mode)}): not read")
+        raise UnreadableImage(f"is not a regular file ({file_kind(info.st_mode)}): not read")
     if max_file_bytes is not None and info.st_size > max_file_bytes:
         raise UnreadableImage(f"is {info.st_size:,} bytes, more than max_file_bytes={max_file_bytes:,}: not read")
 
