@@ -350,12 +350,13 @@ def test_cli_export_writes_the_onnx_file_once(tmp_path, capsys):
 def test_image_branch_with_cnn_in_every_fusion_and_a_skops_file(onnx_path, posts, tmp_path, monkeypatch):
     monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "cache"))
     X, y = posts
+    X_test, y_test = synthetic_posts(n=120, seed=1)  # held out: a score on the training posts proves little
     # A str: skops files hold no Path.
     image_features = make_image_features(cnn=True).set_params(cnn__embed__model_path=str(onnx_path))
     assert make_image_features(cnn=True, handcrafted=False).get_params()["handcrafted"] == "drop"
     for fusion in ("image", "concat", "vote", "stack"):
         clf = MultimodalSentimentClassifier(fusion=fusion, image_features=image_features, cv=2).fit(X, y)
-        assert clf.score(X, y) > 0.7, fusion
+        assert clf.score(X_test, y_test) > 0.68, fusion
     assert list((tmp_path / "cache" / "embeddings").rglob("*.npy"))  # the default cache is the user's cache folder
     loaded = load_model(save_model(clf, tmp_path / "m.skops"))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
