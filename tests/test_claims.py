@@ -411,7 +411,7 @@ def _all_estimators(estimator):
 
 
 def test_pipeline_and_cross_val_score_work_with_the_classifier():
-    """Break: ``fit`` not returning ``self``, or ``score``/``predict`` not usable by scikit-learn's tools."""
+    """Break: ``score`` comparing predictions with the labels in another order."""
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import Pipeline
 

