@@ -264,15 +264,16 @@ def test_embedder_matches_the_graph_on_decoded_images(onnx_path, tmp_path):
 
 @needs_cnn
 @pytest.mark.parametrize(
-    "name, classes",
+    "name, top1",
     [
-        ("chelsea", {281, 282, 285}),  # tabby, tiger cat, Egyptian cat
-        ("coffee", {967, 968, 504}),  # espresso, cup, coffee mug
-        ("rocket", {657, 744, 812}),  # missile, projectile, space shuttle
-        ("stereo_motorcycle", {665, 670}),  # moped, motor scooter
+        # The README's classes. The closest call, chelsea's tiger cat over Egyptian cat, is 0.036 in logits.
+        ("chelsea", 282),  # tiger cat
+        ("coffee", 967),  # espresso
+        ("rocket", 657),  # missile
+        ("stereo_motorcycle", 665),  # moped
     ],
 )
-def test_top1_class_of_a_real_photo(onnx_path, name, classes):
+def test_top1_class_of_a_real_photo(onnx_path, name, top1):
     import onnxruntime
     from skimage import data
 
@@ -280,7 +281,7 @@ def test_top1_class_of_a_real_photo(onnx_path, name, classes):
     image = image[0] if isinstance(image, tuple) else image
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     (logits,) = session.run(["logits"], {"pixels": _cnn.cnn_input(image)[None]})
-    assert int(logits.argmax()) in classes
+    assert int(logits.argmax()) == top1
 
 
 @needs_cnn
