@@ -21,7 +21,7 @@ from PIL import Image
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import FunctionTransformer
 
-from mmsent import MultimodalSentimentClassifier, load_model, save_model
+from mmsent import MultimodalSentimentClassifier, save_model
 from mmsent.image import (
     CNNEmbedder,
     ImageDecodeError,
@@ -195,7 +195,7 @@ def test_no_fit_or_predict_path_imports_torch_or_the_network(tmp_path):
 
         socket.socket.connect = socket.socket.connect_ex = socket.create_connection = no_network
         import mmsent.cli, mmsent.datasets, mmsent.evaluation
-        from mmsent import MultimodalSentimentClassifier, load_model, save_model
+        from mmsent import MultimodalSentimentClassifier, save_model
         from mmsent.image import make_image_features
         from mmsent.text import make_text_features
         from tests.conftest import synthetic_posts
@@ -204,8 +204,10 @@ def test_no_fit_or_predict_path_imports_torch_or_the_network(tmp_path):
         for fusion in ("concat", "vote", "stack", "text", "image"):
             MultimodalSentimentClassifier(fusion=fusion, cv=2).fit(X, y).predict(X)
         # The first fit with the CNN builds the network into the empty cache folder.
-        transfer = {{"text_features": make_text_features(lexicon=True), "image_features": make_image_features(cnn=True)}}
-        clf = MultimodalSentimentClassifier(fusion="stack", cv=2, **transfer).fit(X, y)
+        clf = MultimodalSentimentClassifier(
+            fusion="stack", cv=2, text_features=make_text_features(lexicon=True),
+            image_features=make_image_features(cnn=True),
+        ).fit(X, y)
         load_model(save_model(clf, {str(tmp_path / "stack.joblib")!r})).predict_proba(X)
         torch = sorted(name for name in sys.modules if name.split(".")[0] == "torch")
         assert not torch, torch[:5]

