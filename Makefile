@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo
 MODEL ?= models/demo.joblib
 
-.PHONY: demo test lint docs bench bench-accuracy bench-cnn bench-tables export-cnn install clean help
+.PHONY: demo test lint docs bench bench-accuracy bench-cnn bench-tables export-cnn mutation install clean help
 
 help:
 	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
@@ -17,6 +17,8 @@ help:
 	@echo "make export-cnn - export the pretrained CNN to ONNX once (into the user's cache folder)"
 	@echo "make bench-cnn  - CNN embedding throughput, onnxruntime vs torch; results in benchmarks/results/cnn.md"
 	@echo "make bench-tables - re-render benchmarks/results/*.md from their JSON (measures nothing)"
+	@echo "make mutation - mutation testing (mutmut) of fusion, persistence, HOG, colour, tokenizer, lexicon;"
+	@echo "                slow (hours on 2 cores): narrow it with MUTANTS='mmsent.image._color.*'"
 	@echo "make clean  - remove $(VENV), generated demo data and models"
 
 $(BIN)/python:
@@ -35,6 +37,10 @@ $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
 $(VENV)/.installed-docs: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	touch $@
+
+$(VENV)/.installed-mutation: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,mutation]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed-demo
 
 install: $(VENV)/.installed-demo
 
@@ -69,5 +75,13 @@ bench-cnn: $(VENV)/.installed-dev
 bench-tables: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_tables.py
 
+# Not part of `make test`: each mutant reruns the tests that reach the mutated function. The modules and
+# tests are listed in setup.cfg [mutmut]; mutmut keeps its work in mutants/ and resumes where it stopped.
+# Scores and the triage of surviving mutants: benchmarks/results/mutation.md.
+MUTANTS ?=
+mutation: $(VENV)/.installed-mutation
+	$(BIN)/mutmut run --max-children 2 $(foreach pattern,$(MUTANTS),'$(pattern)')
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) models .pytest_cache docs/_build docs/generated
+	rm -rf $(VENV) $(DEMO_DIR) models mutants .pytest_cache docs/_build docs/generated

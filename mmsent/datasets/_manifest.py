@@ -108,7 +108,10 @@ def read_manifest(
         raise ValueError(f"{path}: manifests are .csv or .jsonl files, not {suffix or 'extension-less'}")
     text = _read_text(path)
     if suffix == ".csv":
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:  # pandas' messages do not name the file
+            raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
     else:
         frame = _read_jsonl(path, text)
     names = {"text": text_column, "image": image_column, "label": label_column}
