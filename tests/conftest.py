@@ -55,7 +55,8 @@ def image_files(tmp_path):
     """Write a few synthetic images to disk in several formats; return their paths."""
     rng = np.random.default_rng(1)
     paths = []
-    for i, (label, fmt) in enumerate([("positive", "PNG"), ("negative", "JPEG"), ("positive", "JPEG"), ("negative", "PNG")]):
+    formats = [("positive", "PNG"), ("negative", "JPEG"), ("positive", "JPEG"), ("negative", "PNG")]
+    for i, (label, fmt) in enumerate(formats):
         path = tmp_path / f"img{i}.{fmt.lower()}"
         Image.fromarray(synthetic_image([label] * 3, rng)).save(path, format=fmt)
         paths.append(path)

@@ -32,8 +32,7 @@ from mmsent.image import (
     decode_image,
     make_image_features,
 )
-from mmsent.text import JiebaTokenizer, make_text_features
-from mmsent.text import _tokenizer
+from mmsent.text import JiebaTokenizer, _tokenizer, make_text_features
 
 from .conftest import synthetic_posts
 

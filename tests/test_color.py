@@ -5,8 +5,7 @@ import pytest
 from matplotlib.colors import rgb_to_hsv as matplotlib_rgb_to_hsv
 from skimage.color import rgb2hsv as skimage_rgb2hsv
 
-from mmsent.image import ColorHistogram
-from mmsent.image import _color
+from mmsent.image import ColorHistogram, _color
 
 # Channel levels whose ratios put many colours exactly on bin edges (saturation 1/2,
 # hue 1/8, ...), with greys, pure hues, 0 and 255 among their combinations.

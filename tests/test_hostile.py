@@ -257,7 +257,7 @@ def test_animated_gif_uses_its_first_frame():
 # -- text ---------------------------------------------------------------------------------
 
 GBK = "好评，质量很好".encode("gbk")
-MIXED = "好".encode("utf-8") + "差".encode("gbk")
+MIXED = "好".encode() + "差".encode("gbk")
 
 
 @pytest.mark.parametrize("kind, value", [("gbk-bytes", GBK), ("mixed-encoding", MIXED), ("binary", b"\xff\xfe\x00")])

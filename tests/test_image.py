@@ -17,6 +17,7 @@ from mmsent.image import (
     HOGTransformer,
     ImageDecodeError,
     ImageDecoder,
+    _decode,
     clear_image_cache,
     decode_image,
     decode_images,
@@ -24,7 +25,6 @@ from mmsent.image import (
     make_image_features,
     rgb_to_hsv,
 )
-from mmsent.image import _decode
 from mmsent.image._cache import DecodedImages, EmbeddingCache, content_digest
 
 

@@ -151,10 +151,16 @@ def test_this_process_segments_the_chunks_no_worker_has_started(monkeypatch):
     expected = {doc: tuple(JiebaTokenizer(backend="jieba")(doc)) for doc in docs}
     for workers, done_here in ((IdleWorkers(), chunks[::-1]), (FinishedWorkers(), [])):
         here = []
-        monkeypatch.setattr(_tokenizer, "get_reusable_executor", lambda max_workers: workers)
-        monkeypatch.setattr(
-            _tokenizer, "tokenize_chunk", lambda chunk, config: here.append(chunk) or _segment.tokenize_chunk(chunk, config)
-        )
+
+        def executor(max_workers, workers=workers):
+            return workers
+
+        def tokenize_here(chunk, config, here=here):
+            here.append(chunk)
+            return _segment.tokenize_chunk(chunk, config)
+
+        monkeypatch.setattr(_tokenizer, "get_reusable_executor", executor)
+        monkeypatch.setattr(_tokenizer, "tokenize_chunk", tokenize_here)
         results = list(_tokenizer._segment_chunks(chunks, config, n_jobs=2))
         assert here == done_here  # from the back, while no worker has taken the chunk
         assert sorted(map(tuple, (chunk for chunk, _ in results))) == sorted(map(tuple, chunks))

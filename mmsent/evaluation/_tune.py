@@ -110,7 +110,8 @@ def tune(
     >>> import numpy as np, pandas as pd
     >>> from mmsent import MultimodalSentimentClassifier
     >>> from mmsent.evaluation import tune
-    >>> X = pd.DataFrame({"text": ["good day", "bad day", "good", "bad"] * 4, "image": [np.zeros((8, 8, 3), np.uint8)] * 16})
+    >>> X = pd.DataFrame({"text": ["good day", "bad day", "good", "bad"] * 4,
+    ...                   "image": [np.zeros((8, 8, 3), np.uint8)] * 16})
     >>> y = ["pos", "neg"] * 8
     >>> found = tune(X, y, {"C": [0.01, 1.0]}, estimator=MultimodalSentimentClassifier(fusion="text"), progress=False)
     >>> found.best_params_, found.best_estimator_.predict(X.head(2)).tolist()
