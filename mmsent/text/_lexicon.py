@@ -142,8 +142,10 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
         Token → row of ``lexicon_`` (row 0 stands for every other token).
     lexicon_ : scipy.sparse.csr_matrix of shape (n_words + 1, n_lexicons)
         Valence of each word in each lexicon.
-    negation_ : ndarray of bool, degree_ : ndarray of float
-        Per row of ``lexicon_``: is it a negation, and its degree multiplier (1 for none).
+    negation_ : ndarray of bool
+        Per row of ``lexicon_``: is it a negation.
+    degree_ : ndarray of float
+        Per row of ``lexicon_``: its degree multiplier (1 for none).
 
     Examples
     --------
