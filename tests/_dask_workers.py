@@ -8,13 +8,17 @@ from pathlib import Path
 def dask_setup(worker):
     """Run by each worker process as it starts (``preload``), restarted ones included, before it takes tasks.
 
-    Loads what every task needs (modules, jieba's dictionary, the colour histogram's table), so that no
-    test waits for a cold worker midway.
+    Imports the modules every task needs, so that a task given to a restarted worker does not wait
+    for them (a test killing workers would wait the longest).
     """
+    from mmsent.scale import _stream  # noqa: F401
+
+
+def warm_up():
+    """Load the first time costs of featurizing (jieba's dictionary, the colour histogram's table): run once."""
     import numpy as np
 
     from mmsent.image import make_image_features
-    from mmsent.scale import _stream  # noqa: F401
     from mmsent.text import JiebaTokenizer
 
     JiebaTokenizer()("预热")

@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mmsent import MultimodalSentimentClassifier
+from mmsent import TRUSTED_TYPES, MultimodalSentimentClassifier, load_model, save_model
 from mmsent.datasets import MissingFilesError, iter_manifest, read_manifest
 from mmsent.evaluation import ablation_report, tune
 from mmsent.image import ImageDecodeError, make_image_features
@@ -29,7 +29,11 @@ from .conftest import synthetic_posts
 from .test_classifier import EXPECTED_FAILED_CHECKS, as_column
 
 distributed = pytest.importorskip("distributed")
-dask = pytest.importorskip("dask")
+
+
+@pytest.fixture
+def client(dask_cluster):
+    return dask_cluster
 
 
 def write_posts(folder, name, n, seed, labels=True):
@@ -64,22 +68,6 @@ def model(data):
 def _set_allowed_failures(dask_scheduler, allowed):
     previous, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, allowed
     return previous
-
-
-@pytest.fixture(scope="module")
-def client():
-    """Two worker processes, one thread each, warmed up as they start; a task may kill one worker and run again once."""
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-            preload=["tests._dask_workers"],
-        )
-    with cluster, distributed.Client(cluster) as client:
-        yield client
 
 
 # -- reading manifests in chunks ----------------------------------------------------------
@@ -218,6 +206,16 @@ def test_fit_passes_over_chunks_in_a_new_order_each_time():
     np.testing.assert_array_equal(refit.model_[-1].coef_, three.model_[-1].coef_)  # fit starts afresh
 
 
+def test_fit_on_one_chunk_featurizes_once_and_learns_the_same():
+    X, y = synthetic_posts(n=60, seed=0)
+    fitted = IncrementalSentimentClassifier(max_iter=3, random_state=0).fit(X, y)  # 60 posts: one chunk
+    by_hand, rng = IncrementalSentimentClassifier(random_state=0), np.random.RandomState(0)
+    for _ in range(3):
+        order = rng.permutation(60)
+        by_hand.partial_fit(X.iloc[order], y[order], classes=["negative", "positive"])
+    np.testing.assert_array_equal(fitted.model_[-1].coef_, by_hand.model_[-1].coef_)
+
+
 def test_incremental_model_refuses_what_it_cannot_learn():
     X, y = synthetic_posts(n=20, seed=0)
     with pytest.raises(ValueError, match="classes must be given"):
@@ -231,6 +229,16 @@ def test_incremental_model_refuses_what_it_cannot_learn():
     assert not hasattr(IncrementalSentimentClassifier(), "predict_proba")
     probabilities = IncrementalSentimentClassifier(loss="log_loss").fit(X, y).predict_proba(X)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1)
+
+
+def test_incremental_model_saves_as_a_trusted_skops_file(tmp_path):
+    import skops.io
+
+    X, y = synthetic_posts(n=40)
+    clf = IncrementalSentimentClassifier(loss="log_loss", random_state=0).fit(X, y)
+    path = save_model(clf, tmp_path / "model.skops")
+    assert set(skops.io.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES)
+    np.testing.assert_array_equal(load_model(path).predict_proba(X), clf.predict_proba(X))
 
 
 def test_fit_manifest_equals_partial_fit_over_the_same_chunks(data, tmp_path):

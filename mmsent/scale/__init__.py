@@ -15,6 +15,7 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     "IncrementalSentimentClassifier": "._out_of_core",
     "PredictSummary": "._stream",
+    "count_labels": "._stream",
     "fit_manifest": "._stream",
     "predict_manifest": "._stream",
     "prediction_frame": "._stream",

@@ -26,7 +26,7 @@ def _distributed():
 
 
 @contextlib.contextmanager
-def dask_client(scheduler="local", *, n_workers=None):
+def dask_client(scheduler="local", *, n_workers=None, **cluster_options):
     """A ``distributed.Client`` on a cluster: a new local one, or an existing scheduler.
 
     Inside the ``with`` block the client is Dask's default, so joblib's Dask backend
@@ -41,6 +41,8 @@ def dask_client(scheduler="local", *, n_workers=None):
         connects to a running scheduler (left running); a ``Client`` is used as it is.
     n_workers : int, default=None
         Worker processes of a local cluster (None: one per core).
+    **cluster_options
+        Other ``distributed.LocalCluster`` options of a local cluster, e.g. ``preload``.
 
     Yields
     ------
@@ -59,9 +61,8 @@ def dask_client(scheduler="local", *, n_workers=None):
     elif scheduler == "local":
         # One thread per process: mmsent's featurizers parallelise themselves, and the tokenizer's cache
         # is not meant to be shared by concurrent tasks.
-        cluster = distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        options = {"threads_per_worker": 1, "processes": True, "dashboard_address": None, **cluster_options}
+        cluster = distributed.LocalCluster(n_workers=n_workers, **options)
         with cluster, distributed.Client(cluster) as client:
             yield client
     else:
@@ -73,13 +74,13 @@ def _identity(value):
     return value
 
 
-def _result(chunk, future, distributed):
-    try:
-        return chunk, future.result()
-    except (distributed.KilledWorker, distributed.CancelledError) as exc:
-        rows = (chunk.index[0], chunk.index[-1]) if len(chunk) else None
-        where = f"rows {rows[0]!r} to {rows[1]!r}" if rows else "an empty partition"
-        raise PartitionLostError(f"{where} could not be computed on the cluster: {exc}", rows) from exc
+_POLL_SECONDS = 0.5  # how often a wait for the oldest chunk looks for a failure among the others
+
+
+def _lost(chunk, exc):
+    rows = (chunk.index[0], chunk.index[-1]) if len(chunk) else None
+    where = f"rows {rows[0]!r} to {rows[1]!r}" if rows else "an empty partition"
+    return PartitionLostError(f"{where} could not be computed on the cluster: {exc}", rows)
 
 
 def map_chunks(client, function, shared, chunks, *args, window=None):
@@ -91,7 +92,8 @@ def map_chunks(client, function, shared, chunks, *args, window=None):
     A worker that dies mid-chunk has its chunks run again elsewhere (up to the
     scheduler's ``distributed.scheduler.allowed-failures``); a chunk that cannot be
     computed raises :class:`PartitionLostError` naming its rows, never disappears.
-    The first chunk to fail raises at once, without waiting for those before it.
+    A failure anywhere raises as soon as it is known, without waiting for the chunks
+    before it (which may be computed again, their worker gone).
     """
     distributed = _distributed()
     # A task's result rather than scattered data: if every worker holding a scattered object dies it is
@@ -100,25 +102,26 @@ def map_chunks(client, function, shared, chunks, *args, window=None):
     if window is None:
         window = 2 * max(sum(client.nthreads().values()), 1)
     pending = deque()  # (chunk, future), in the chunks' order
-    finished = distributed.as_completed()
-    chunk_of = {}
 
     def oldest():
         chunk, future = pending[0]
-        while not future.done():
-            done = next(finished)  # whichever finishes first, so that a failure anywhere is seen at once
-            if done.status != "finished":
-                _result(chunk_of[done.key], done, distributed)
-        pending.popleft()
-        del chunk_of[future.key]
-        return _result(chunk, future, distributed)
+        while True:
+            for other_chunk, other in pending:
+                if other.status in ("error", "cancelled"):
+                    chunk, future = other_chunk, other  # its result() raises
+                    break
+            try:
+                result = future.result(timeout=_POLL_SECONDS)
+            except TimeoutError:
+                continue
+            except (distributed.KilledWorker, distributed.CancelledError) as exc:
+                raise _lost(chunk, exc) from exc
+            pending.popleft()
+            return chunk, result
 
     try:
         for chunk in chunks:
-            future = client.submit(function, shared_future, chunk, *args, pure=False)
-            pending.append((chunk, future))
-            chunk_of[future.key] = chunk
-            finished.add(future)
+            pending.append((chunk, client.submit(function, shared_future, chunk, *args, pure=False)))
             if len(pending) >= window:
                 yield oldest()
         while pending:

@@ -75,7 +75,8 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
         once and pass the dict).
     max_iter : int, default=5
         Passes over the data in :meth:`fit` (each one featurizes every post again,
-        to keep one chunk in memory). :meth:`partial_fit` makes one pass.
+        to keep one chunk in memory, unless all of them make one chunk).
+        :meth:`partial_fit` makes one pass.
     chunk_size : int, default=10_000
         Posts featurized and learnt at a time in :meth:`fit`.
     random_state : int, RandomState or None, default=None
@@ -209,7 +210,10 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
                 f"image_features must be row-wise (learn nothing from the rows' values) to be fitted on one "
                 f"chunk: {self.image_features!r} is not"
             )
-        blocks = {"text": (text, self.text_column, self.text_weight), "image": (image, self.image_column, self.image_weight)}
+        blocks = {
+            "text": (text, self.text_column, self.text_weight),
+            "image": (image, self.image_column, self.image_weight),
+        }
         names = list(blocks) if self.fusion == "concat" else [self.fusion]
         # A missing cell gets zeros and a flag: the one stand-in that needs no pass over the data.
         features = ColumnTransformer(
@@ -255,11 +259,14 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
         if len(classes) < 2:
             raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
         rng = check_random_state(self.random_state)
+        features = None  # all the posts' features, when they make a single chunk: every pass reuses them
         for _ in range(self.max_iter):
             order = rng.permutation(len(X))
             for start in range(0, len(X), self.chunk_size):
                 rows = order[start : start + self.chunk_size]
-                self._partial_fit(X.iloc[rows], y[rows], classes)
+                self._partial_fit(X.iloc[rows], y[rows], classes, None if features is None else features[rows])
+            if features is None and len(X) <= self.chunk_size and self.max_iter > 1:
+                features = self.model_.named_steps["features"].transform(X)
         self.n_iter_ = self.max_iter
         return self
 

@@ -4,23 +4,23 @@ import contextlib
 import sys
 import time
 import warnings
-from collections import namedtuple
+from collections import Counter, namedtuple
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from .._files import atomic_write
+from .._files import atomic_write, check_output_path
 from .._progress import progress_bar
 from ..datasets import iter_manifest
 from ..image import clear_image_cache
 from ..text import clear_token_cache
 
-__all__ = ["PredictSummary", "fit_manifest", "prediction_frame", "predict_manifest"]
+__all__ = ["PredictSummary", "count_labels", "fit_manifest", "prediction_frame", "predict_manifest"]
 
 PredictSummary = namedtuple("PredictSummary", ["rows", "predicted", "errors", "seconds"])
-PredictSummary.__doc__ = """What :func:`predict_manifest` did: posts read, posts predicted, bad inputs (RowError), seconds."""
+PredictSummary.__doc__ = """What :func:`predict_manifest` did: posts read, posts predicted, bad inputs, seconds."""
 
 
 def _modalities(model):
@@ -29,7 +29,16 @@ def _modalities(model):
 
 
 def _manifest_columns(model):
-    return {"text_column": getattr(model, "text_column", "text"), "image_column": getattr(model, "image_column", "image")}
+    return {f"{role}_column": getattr(model, f"{role}_column", role) for role in ("text", "image")}
+
+
+def _model_frame(frame, renames):
+    """The chunk as the model reads it: the manifest's columns under the model's names.
+
+    A manifest column that already bears one of the model's names gives way to the column mapped onto it.
+    """
+    shadowed = [new for new in renames.values() if new in frame.columns and new not in renames]
+    return frame.drop(columns=shadowed).rename(columns=renames) if renames else frame
 
 
 def _clear_caches():
@@ -122,17 +131,35 @@ class _ChunkWriter:
 
 
 @contextlib.contextmanager
-def _writer(out, manifest):
+def _writer(out, inputs):
     """A :class:`_ChunkWriter` on ``out``: a path (written atomically, format by suffix), a text file, or stdout."""
     if out is None or hasattr(out, "write"):
         yield _ChunkWriter(sys.stdout if out is None else out, jsonl=False)
         return
     jsonl = Path(out).suffix.lower() in (".jsonl", ".json")
-    with atomic_write(out, "w", encoding="utf-8", newline="", inputs=[manifest]) as file:
+    with atomic_write(out, "w", encoding="utf-8", newline="", inputs=inputs) as file:
         yield _ChunkWriter(file, jsonl)
 
 
-def predict_manifest(model, manifest, out=None, *, chunk_size=10_000, on_error="raise", client=None, verbose=1):
+def _check_images(out, frame, image_column):
+    """Refuse an output that is one of the chunk's image files (checked only if it exists: a new file is none)."""
+    if isinstance(out, (str, Path)) and image_column in frame.columns and Path(out).exists():
+        check_output_path(out, inputs=[path for path in frame[image_column] if isinstance(path, str)])
+
+
+def predict_manifest(
+    model,
+    manifest,
+    out=None,
+    *,
+    chunk_size=10_000,
+    on_error="raise",
+    text_column=None,
+    image_column=None,
+    inputs=(),
+    client=None,
+    verbose=1,
+):
     """Predict every post of a CSV / JSONL manifest, one chunk in memory at a time, writing as it goes.
 
     The manifest is read ``chunk_size`` posts at a time (:func:`mmsent.datasets.iter_manifest`:
@@ -140,9 +167,10 @@ def predict_manifest(model, manifest, out=None, *, chunk_size=10_000, on_error="
     the output, the manifest's columns followed by ``prediction`` (and ``proba_<class>``
     when the model has probabilities), in the manifest's order. Written to a path, the
     output appears complete or not at all (:func:`mmsent._files.atomic_write`: a
-    temporary file renamed at the end); an error leaves no partial file. mmsent's
-    token and decoded-image caches are cleared after each chunk, so memory does not
-    grow with the number of posts. A progress bar counts posts and posts per second.
+    temporary file renamed at the end); an error leaves no partial file, and the output
+    may not replace the manifest, one of ``inputs`` or an image file of the manifest.
+    mmsent's token and decoded-image caches are cleared after each chunk, so memory does
+    not grow with the number of posts. A progress bar counts posts and posts per second.
 
     Parameters
     ----------
@@ -157,9 +185,15 @@ def predict_manifest(model, manifest, out=None, *, chunk_size=10_000, on_error="
     chunk_size : int, default=10_000
         Posts per chunk (per partition with ``client``).
     on_error : {"raise", "skip", "impute"}, default="raise"
-        A post whose image or text cannot be used: raise (naming every bad row of
-        the chunk; with ``"raise"`` image files are checked up front), skip it
-        (empty prediction) or predict it as if that modality were missing.
+        A post whose image or text cannot be used: raise, naming every bad row of its
+        chunk by its manifest row (with ``"raise"`` the image files of each chunk are
+        checked before it is predicted), skip it (empty prediction) or predict it as
+        if that modality were missing.
+    text_column, image_column : str, default=None
+        The manifest's columns holding the model's text and images, when they are not
+        named as the model's (None: the model's own names).
+    inputs : iterable of paths, default=()
+        Other files of the run (the model's) that the output may not replace.
     client : distributed.Client, default=None
         Predict the chunks on a Dask cluster (:func:`mmsent.scale.dask_client`): the
         model is sent once, chunks are predicted on the workers, a few at a time,
@@ -171,7 +205,7 @@ def predict_manifest(model, manifest, out=None, *, chunk_size=10_000, on_error="
     Returns
     -------
     PredictSummary
-        ``rows``, ``predicted``, ``errors`` (RowError list, by manifest row) and ``seconds``.
+        ``rows``, ``predicted``, ``errors`` (RowError list, by manifest row and column) and ``seconds``.
 
     Examples
     --------
@@ -182,43 +216,87 @@ def predict_manifest(model, manifest, out=None, *, chunk_size=10_000, on_error="
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> X = pd.DataFrame({"text": ["很好", "太差了"] * 5, "image": [np.zeros((8, 8, 3), np.uint8)] * 10})
     >>> clf = MultimodalSentimentClassifier(fusion="text").fit(X, ["pos", "neg"] * 5)
-    >>> _ = (folder / "posts.csv").write_text("text\\n好\\n太差了\\n很好\\n", encoding="utf-8")
-    >>> predict_manifest(clf, folder / "posts.csv", folder / "out.csv", chunk_size=2, verbose=0).predicted
+    >>> _ = (folder / "posts.csv").write_text("review\\n好\\n太差了\\n很好\\n", encoding="utf-8")
+    >>> predict_manifest(clf, folder / "posts.csv", folder / "out.csv", chunk_size=2, text_column="review",
+    ...                  verbose=0).predicted
     3
-    >>> pd.read_csv(folder / "out.csv")["prediction"].tolist()
-    ['pos', 'neg', 'pos']
+    >>> pd.read_csv(folder / "out.csv").to_dict("list")
+    {'review': ['好', '太差了', '很好'], 'prediction': ['pos', 'neg', 'pos']}
     """
     if on_error not in ("raise", "skip", "impute"):
         raise ValueError(f"on_error must be 'raise', 'skip' or 'impute', got {on_error!r}")
     start = time.perf_counter()
+    model_columns = _manifest_columns(model)
+    columns = {
+        "text_column": model_columns["text_column"] if text_column is None else text_column,
+        "image_column": model_columns["image_column"] if image_column is None else image_column,
+    }
+    renames = {columns[name]: model_columns[name] for name in columns if columns[name] != model_columns[name]}
+    manifest_names = {new: old for old, new in renames.items()}
     # Under skip / impute a missing image file is one bad row, reported with the others.
     chunks = iter_manifest(
-        manifest, chunk_size, **_manifest_columns(model), required=_modalities(model), check_files=on_error == "raise"
+        manifest, chunk_size, **columns, required=_modalities(model), check_files=on_error == "raise"
     )
+    frames = {}  # the chunks as read, by first row, while their predictions are made
+
+    def model_frames():
+        for frame in chunks:
+            _check_images(out, frame, columns["image_column"])
+            frames[frame.index[0] if len(frame) else None] = frame
+            yield _model_frame(frame, renames)
+
     if client is None:
-        results = _local_predictions(model, chunks, on_error)
+        results = _local_predictions(model, model_frames(), on_error)
     else:
         from ._dask import map_chunks
 
-        results = map_chunks(client, prediction_frame, model, chunks, on_error)
+        results = map_chunks(client, prediction_frame, model, model_frames(), on_error)
     rows = predicted = 0
     errors = []
-    with progress_bar(None, desc="predict", unit="posts", verbose=verbose) as bar, _writer(out, manifest) as writer:
-        for frame, (predictions, chunk_errors) in results:
+    with progress_bar(None, desc="predict", unit="posts", verbose=verbose) as bar, _writer(
+        out, [manifest, *inputs]
+    ) as writer:
+        for X, (predictions, found) in results:
+            frame = frames.pop(X.index[0] if len(X) else None)
             writer.write(pd.concat([frame, predictions], axis=1))
             rows += len(frame)
             predicted += int(predictions["prediction"].notna().sum())
-            errors.extend(chunk_errors)
+            # Errors name the manifest's columns, not the model's.
+            errors.extend(error._replace(column=manifest_names.get(error.column, error.column)) for error in found)
             bar.update(len(frame))
     return PredictSummary(rows, predicted, errors, time.perf_counter() - start)
 
 
-def _labels(manifest, label_column, chunk_size):
-    """Every label of a manifest, sorted: one pass over its label column."""
-    labels = set()
+def count_labels(manifest, *, label_column="label", chunk_size=10_000):
+    """How many posts of a manifest carry each label: one pass over it, a chunk at a time.
+
+    Parameters
+    ----------
+    manifest : str or path-like
+        Labelled ``.csv`` or ``.jsonl`` manifest.
+    label_column : str, default="label"
+        Its label column.
+    chunk_size : int, default=10_000
+        Posts read at a time.
+
+    Returns
+    -------
+    collections.Counter
+        Label → number of posts.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from mmsent.scale import count_labels
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "posts.csv"
+    >>> _ = path.write_text("text,label\\n好,pos\\n差,neg\\n行,pos\\n", encoding="utf-8")
+    >>> sorted(count_labels(path, chunk_size=2).items())
+    [('neg', 1), ('pos', 2)]
+    """
+    counts = Counter()
     for frame in iter_manifest(manifest, chunk_size, label_column=label_column, required=("label",), check_files=False):
-        labels.update(frame[label_column].tolist())
-    return np.array(sorted(labels, key=str), dtype=object)
+        counts.update(frame[label_column].tolist())
+    return counts
 
 
 def fit_manifest(
@@ -274,7 +352,7 @@ def fit_manifest(
         raise ValueError(f"n_epochs must be at least 1, got {n_epochs}")
     model = clone(estimator)
     if classes is None:
-        classes = _labels(manifest, label_column, chunk_size)
+        classes = sorted(count_labels(manifest, label_column=label_column, chunk_size=chunk_size), key=str)
     columns = {**_manifest_columns(model), "label_column": label_column}
     with progress_bar(None, desc="train", unit="posts", verbose=verbose) as bar:
         for _ in range(n_epochs):
