@@ -155,6 +155,21 @@ def test_jsonl_output_is_one_object_per_post(data, model, tmp_path):
     assert len(lines) == 90 and all(json.loads(line)["prediction"] in model.classes_ for line in lines)
 
 
+def test_a_column_appearing_late_in_a_jsonl_manifest(model, data, tmp_path):
+    posts = pd.read_json(data["jsonl"], lines=True)
+    posts["image"] = [str(data["jsonl"].parent / image) for image in posts["image"]]
+    records = posts.to_dict("records")
+    records[85]["note"] = "繁体"  # a key of one object, in the last chunk only
+    manifest = tmp_path / "posts.jsonl"
+    manifest.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
+    jsonl, csv = tmp_path / "out.jsonl", tmp_path / "out.csv"
+    predict_manifest(model, manifest, jsonl, chunk_size=40, verbose=0)
+    assert json.loads(jsonl.read_text(encoding="utf-8").splitlines()[85])["note"] == "繁体"
+    with pytest.warns(UserWarning, match=r"columns \['note'\] first appear after the CSV header"):
+        predict_manifest(model, manifest, csv, chunk_size=40, verbose=0)
+    assert "note" not in pd.read_csv(csv).columns and len(pd.read_csv(csv)) == 90
+
+
 def test_prediction_frame_without_predict_robust(model, data):
     posts = read_manifest(data["test"]).head(5)
     pipeline = model.model_  # a plain scikit-learn model: predict / predict_proba only
