@@ -108,6 +108,7 @@ TRUSTED_TYPES = (
     "mmsent.text._lexicon.LexiconFeatures",
     "mmsent.text._tokenizer.JiebaTokenizer",
     "mmsent.text._tokenizer.passthrough_tokens",
+    "mmsent.text._vectorizer.TokenTfidfVectorizer",
     "numpy.dtype",
     "scipy.sparse._csr.csr_matrix",
     "sklearn.calibration._CalibratedClassifier",

@@ -15,7 +15,7 @@ def dask_setup(worker):
 
 
 def warm_up():
-    """Load the first time costs of featurizing (jieba's dictionary, the colour histogram's table): run once."""
+    """Pay the first-use costs of featurizing once (jieba's dictionary, the image branch's first batch)."""
     import numpy as np
 
     from mmsent.image import make_image_features

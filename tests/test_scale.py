@@ -9,15 +9,15 @@ from PIL import Image
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mmsent import TRUSTED_TYPES, MultimodalSentimentClassifier, load_model, save_model
+from mmsent import TRUSTED_TYPES, LabelError, MultimodalSentimentClassifier, load_model, save_model
 from mmsent.datasets import MissingFilesError, iter_manifest, read_manifest
 from mmsent.evaluation import ablation_report, tune
 from mmsent.image import ImageDecodeError, make_image_features
 from mmsent.scale import (
     IncrementalSentimentClassifier,
     PartitionLostError,
+    count_labels,
     fit_manifest,
     predict_manifest,
     prediction_frame,
@@ -26,7 +26,6 @@ from mmsent.text import _tokenizer
 
 from ._dask_workers import KillsItsWorker
 from .conftest import synthetic_posts
-from .test_classifier import EXPECTED_FAILED_CHECKS, as_column
 
 distributed = pytest.importorskip("distributed")
 
@@ -180,22 +179,6 @@ def test_prediction_frame_without_predict_robust(model, data):
 # -- out-of-core training --------------------------------------------------------------------
 
 
-# The checks' numeric arrays reach the image branch through a pass-through (text must be strings).
-# With one modality, one column is enough.
-INCREMENTAL_FAILED_CHECKS = {
-    **{name: EXPECTED_FAILED_CHECKS[name] for name in ("check_fit2d_predict1d", "check_estimators_nan_inf")},
-    "check_fit1d": "a 1-D array reads as one column: with one modality read from column 0 it is valid input",
-}
-
-
-@parametrize_with_checks(
-    [IncrementalSentimentClassifier("image", image_column=0, image_features=FunctionTransformer(as_column))],
-    expected_failed_checks=lambda estimator: INCREMENTAL_FAILED_CHECKS,
-)
-def test_sklearn_compliance(estimator, check):
-    check(estimator)
-
-
 def test_partial_fit_learns_as_well_as_in_memory_fit():
     X, y = synthetic_posts(n=600, seed=0)
     X_test, y_test = synthetic_posts(n=300, seed=1)
@@ -254,6 +237,17 @@ def test_incremental_model_saves_as_a_trusted_skops_file(tmp_path):
     path = save_model(clf, tmp_path / "model.skops")
     assert set(skops.io.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES)
     np.testing.assert_array_equal(load_model(path).predict_proba(X), clf.predict_proba(X))
+
+
+def test_labels_are_checked_across_chunks(tmp_path):
+    manifest = tmp_path / "posts.csv"
+    labels = ["positive", "negative"] * 5 + ["Positive"]  # the variant alone in the last chunk
+    pd.DataFrame({"text": ["好"] * 11, "label": labels}).to_csv(manifest, index=False)
+    with pytest.raises(LabelError, match=r"'positive' \(1 row: 0\); 'Positive' \(1 row: 10\)"):
+        count_labels(manifest, chunk_size=5)
+    pd.DataFrame({"text": ["好"] * 11, "label": labels[:10] + [""]}).to_csv(manifest, index=False)
+    with pytest.raises(LabelError, match="row 10: empty label"):
+        fit_manifest(IncrementalSentimentClassifier("text"), manifest, classes=["negative", "positive"], verbose=0)
 
 
 def test_fit_manifest_equals_partial_fit_over_the_same_chunks(data, tmp_path):

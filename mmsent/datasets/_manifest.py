@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._validation import check_labels
 from ._checks import raise_if_missing, report_duplicates
 
 __all__ = ["iter_manifest", "read_manifest"]
@@ -116,10 +117,18 @@ def read_manifest(
     When there is a label column, duplicate posts (same text and image content)
     and posts filed under two labels are reported in a warning and kept.
 
+    When ``"label"`` is required, the labels follow the rules of
+    :meth:`MultimodalSentimentClassifier.fit <mmsent.MultimodalSentimentClassifier.fit>`,
+    checked here so that the error names the file: an empty label, a mixture of
+    strings and numbers (JSONL), or labels that differ only by case, surrounding
+    whitespace or number format (``positive`` / ``Positive ``, ``1`` / ``1.0``)
+    raise a :class:`~mmsent.LabelError` naming the rows (0-based,
+    header not counted). Nothing is stripped or renamed silently.
+
     Parameters
     ----------
     path : str or path-like
-        ``.csv`` or ``.jsonl`` / ``.json`` (one object per line).
+        ``.csv or ``.jsonl`` / ``.json`` (one object per line).
     text_column, image_column, label_column : str
         Column names in the file.
     required : collection of {"text", "image", "label"}
@@ -150,6 +159,8 @@ def read_manifest(
         frame = pd.DataFrame.from_records(list(_jsonl_records(path, encoding)))
     names = {"text": text_column, "image": image_column, "label": label_column}
     _check_columns(path, frame, names, required)
+    if "label" in required:
+        check_labels(frame[label_column], source=str(path))
     _resolve_images(path, frame, image_column, check_files)
     if label_column in frame.columns:
         report_duplicates(path, frame, text_column=text_column, image_column=image_column, label_column=label_column)
@@ -174,8 +185,9 @@ def iter_manifest(
     across the whole file, so that errors name the same rows. The encoding is checked
     first, in one pass over the file in blocks (UTF-8, else GBK with a warning), and
     the required columns on the first chunk (a JSONL chunk in which no object has a
-    column gets it empty). Duplicate posts are not reported: finding them needs the
-    whole file.
+    column gets it empty). Labels are checked chunk by chunk (two spellings of a label
+    in different chunks are :func:`mmsent.scale.count_labels`' to find). Duplicate
+    posts are not reported: finding them needs the whole file.
 
     Parameters
     ----------
@@ -217,6 +229,8 @@ def iter_manifest(
                 columns = list(frame.columns)
             else:
                 frame = frame.reindex(columns=list(dict.fromkeys([*columns, *frame.columns])))
+            if "label" in required:
+                check_labels(frame[label_column], source=str(path))
             _resolve_images(path, frame, image_column, check_files)
             yield frame
 

@@ -3,6 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from sklearn.base import _fit_context, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -10,10 +11,12 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._classifier import MultimodalSentimentClassifier
+from .._validation import check_labels
 from ..fusion import ModalityImputer, modality_contributions
 from ..image import make_image_features
 from ..image._batched import _is_row_wise
@@ -221,14 +224,16 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
             transformer_weights={name: blocks[name][2] for name in names},
             sparse_threshold=1.0,
         )
-        classifier = SGDClassifier(
+        return Pipeline([("features", features), ("classifier", self._make_classifier())])
+
+    def _make_classifier(self):
+        return SGDClassifier(
             loss=self.loss,
             alpha=self.alpha,
             average=self.average,
             class_weight=self.class_weight,
             random_state=self.random_state,
         )
-        return Pipeline([("features", features), ("classifier", classifier)])
 
     # -- fitting --------------------------------------------------------------------
 
@@ -238,6 +243,7 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
 
         Starts afresh (forgets earlier fits). Each pass visits the posts in a new
         random order and featurizes them again, so memory holds one chunk's features.
+        Labels are checked as :meth:`mmsent.MultimodalSentimentClassifier.fit` checks them.
 
         Parameters
         ----------
@@ -254,6 +260,7 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
         y = column_or_1d(y, warn=True)
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        check_labels(pd.Series(y, index=X.index))
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
@@ -272,7 +279,7 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def partial_fit(self, X, y, classes=None):
-        """Learn from one chunk of posts (one SGD pass over it).
+        """Learn from one chunk of posts (one SGD pass over it); its labels are checked as ``fit`` does.
 
         Parameters
         ----------
@@ -300,6 +307,7 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
         X, y = validate_data(self, X, y, skip_check_array=True, reset=first)
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        check_labels(pd.Series(y, index=X.index))
         if first:
             model = self._build_model()
             features = model.named_steps["features"].fit_transform(X, y)
@@ -315,5 +323,43 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
         self.classes_ = model.named_steps["classifier"].classes_
         self.n_samples_fit_ = getattr(self, "n_samples_fit_", 0) + len(y)
         self.n_iter_ = 1
-        self.modality_weights_ = modality_contributions(model, self.fusion, self.text_weight, self.image_weight)
+        self.modality_weights_ = modality_contributions(
+            model, self.fusion, text_weight=self.text_weight, image_weight=self.image_weight
+        )
         return self
+
+    # -- prediction -----------------------------------------------------------------
+
+    @available_if(lambda self: self.loss in ("log_loss", "modified_huber"))
+    def predict_proba(self, X):
+        """Class probabilities of each post (``loss="log_loss"`` or ``"modified_huber"``).
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_posts, n_classes)
+            Probabilities summing to 1 per row, columns ordered as ``classes_``.
+        """
+        check_is_fitted(self)
+        return self.model_.predict_proba(self._check_frame(X))
+
+    def decision_function(self, X):
+        """Signed distances of each post to the SGD model's hyperplanes.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_posts,) or (n_posts, n_classes)
+            For two classes, one score per post, positive for ``classes_[1]``;
+            otherwise one column per class, ordered as ``classes_``.
+        """
+        check_is_fitted(self)
+        return self.model_.decision_function(self._check_frame(X))

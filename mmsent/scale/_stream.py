@@ -13,6 +13,7 @@ from sklearn.base import clone
 
 from .._files import atomic_write, check_output_path
 from .._progress import progress_bar
+from .._validation import check_labels
 from ..datasets import iter_manifest
 from ..image import clear_image_cache
 from ..text import clear_token_cache
@@ -270,6 +271,9 @@ def predict_manifest(
 def count_labels(manifest, *, label_column="label", chunk_size=10_000):
     """How many posts of a manifest carry each label: one pass over it, a chunk at a time.
 
+    The labels are checked as :meth:`mmsent.MultimodalSentimentClassifier.fit` checks
+    them, across the whole file: a :class:`~mmsent.LabelError` names the rows at fault.
+
     Parameters
     ----------
     manifest : str or path-like
@@ -293,9 +297,15 @@ def count_labels(manifest, *, label_column="label", chunk_size=10_000):
     >>> sorted(count_labels(path, chunk_size=2).items())
     [('neg', 1), ('pos', 2)]
     """
-    counts = Counter()
+    counts, first_row = Counter(), {}
     for frame in iter_manifest(manifest, chunk_size, label_column=label_column, required=("label",), check_files=False):
-        counts.update(frame[label_column].tolist())
+        labels = frame[label_column]
+        counts.update(labels.tolist())
+        for row, label in labels.items():
+            first_row.setdefault(label, row)
+    # Each chunk's labels were checked as it was read; two spellings of a label in different chunks are found
+    # here, each named by the row where it first appears.
+    check_labels(pd.Series(list(first_row), index=list(first_row.values())), source=str(manifest))
     return counts
 
 
