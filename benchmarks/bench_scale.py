@@ -5,8 +5,8 @@ data (``write_demo``): each one is a demo post whose text carries its row number
 are alike) and whose image is one of ``2 x chunk_size`` copies of the demo's stickers under their own
 names (so that no chunk holds an image twice). mmsent clears its token and decoded-image caches after
 each chunk: no post is served from a cache. Every run is a fresh process; memory is the growth of its
-resident set over what it was once the model was loaded and jieba's dictionary and the colour table
-built (VmHWM, reset before the run, minus VmRSS before it).
+resident set over what it was once the model was loaded, jieba's dictionary read and one post featurized
+(VmHWM, reset before the run, minus VmRSS before it).
 
     python benchmarks/bench_scale.py                       # everything (1M posts: long on 2 cores)
     python benchmarks/bench_scale.py --sizes 10000 100000  # streaming sizes
@@ -83,14 +83,14 @@ def _status_mb(field):
 
 
 def _warm_up():
-    """Costs paid once per process whatever the data: jieba's dictionary, the colour lookup table."""
+    """Costs paid once per process whatever the data: jieba's dictionary, the image branch's first batch."""
     import numpy as np
 
-    from mmsent.image import ColorHistogram
+    from mmsent.image import make_image_features
     from mmsent.text import JiebaTokenizer
 
     JiebaTokenizer()("预热")
-    ColorHistogram().fit_transform(np.zeros((1, 8, 8, 3), np.uint8))
+    make_image_features().fit_transform([np.zeros((8, 8, 3), np.uint8)])
 
 
 def _measured(run):
@@ -252,9 +252,18 @@ def _load():
     return "/".join(f"{value:.1f}" for value in os.getloadavg())
 
 
-def _when(load_before):
-    """When a part ran and the load average before and after it."""
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "load": f"{load_before} / {_load()}"}
+def _timed_run(*args):
+    """One child run, stamped with when it ran and the load average (1/5/15 min) before and after it."""
+    before = _load()
+    run = run_child(*args)
+    return {**run, "date": time.strftime("%Y-%m-%d %H:%M"), "load": f"{before} → {_load()}"}
+
+
+def _merged(previous, runs, key):
+    """``previous`` runs with ``runs`` in place of those of the same ``key``, sorted by it."""
+    kept = {key(run): run for run in previous}
+    kept.update({key(run): run for run in runs})
+    return [kept[k] for k in sorted(kept)]
 
 
 def render(results):
@@ -263,37 +272,37 @@ def render(results):
         "",
         f"Machine: {results['machine']['cpu_count']} cores, Python {results['machine']['python']}, "
         f"scikit-learn {results['machine']['scikit-learn']}. "
-        "The cores were shared with other jobs: the load average (1/5/15 min) is given with each part, and "
-        "timings move with it. Posts: demo posts with unique texts and stickers copied under 20,000 names "
-        f"(see `benchmarks/bench_scale.py`); chunks of {CHUNK:,} posts; concat fusion (TF-IDF + HOG + colour, "
-        "LinearSVC) trained on the demo's train split. Memory: peak growth of the process's resident set "
-        "over its size before the run (model loaded, jieba's dictionary and the colour table built).",
+        "The cores were shared with other jobs: each run gives the load average (1, 5 and 15 min) before and "
+        "after it, and timings move with it. Posts: demo posts with unique texts and stickers copied under "
+        f"20,000 names (see `benchmarks/bench_scale.py`); chunks of {CHUNK:,} posts; concat fusion "
+        "(TF-IDF + HOG + colour, LinearSVC) trained on the demo's train split. Memory: peak growth of the "
+        "process's resident set over its size before the run (model loaded, jieba's dictionary read, one post "
+        "featurized).",
         "",
     ]
     predict = results.get("predict")
     if predict:
-        when = f"Run {predict['date']}; load average before / after: {predict['load']}."
-        lines += ["## Streaming `predict_manifest`", "", when, ""]
-        first = predict["runs"][0]
+        lines += ["## Streaming `predict_manifest`", ""]
+        first = predict[0]
         rows = [
             [f"{run['n']:,}", f"{run['seconds']:.1f}", f"{run['posts_per_s']:.0f}",
-             f"{run['posts_per_s'] / first['posts_per_s']:.2f}", f"{run['peak_growth_mb']:.0f}"]
-            for run in predict["runs"]
+             f"{run['posts_per_s'] / first['posts_per_s']:.2f}", f"{run['peak_growth_mb']:.0f}", run["date"],
+             run["load"]]
+            for run in predict
         ]
-        lines += table(["posts", "seconds", "posts/s", "throughput vs smallest", "peak RSS growth MB"], rows)
-        lines.append("")
+        columns = ["posts", "seconds", "posts/s", "throughput vs smallest", "peak RSS growth MB", "run", "load"]
+        lines += [*table(columns, rows), ""]
     train = results.get("train")
     if train:
-        run = train["run"]
         lines += [
             "## Out-of-core training (`fit_manifest`, `IncrementalSentimentClassifier`, one pass)",
             "",
-            f"Run {train['date']}; load average before / after: {train['load']}.",
-            "",
             *table(
-                ["posts", "seconds", "posts/s", "peak RSS growth MB", "accuracy on the demo test split"],
+                ["posts", "seconds", "posts/s", "peak RSS growth MB", "accuracy on the demo test split", "run",
+                 "load"],
                 [[f"{run['n']:,}", f"{run['seconds']:.0f}", f"{run['posts_per_s']:.0f}",
-                  f"{run['peak_growth_mb']:.0f}", f"{run['demo_test_accuracy']:.3f}"]],
+                  f"{run['peak_growth_mb']:.0f}", f"{run['demo_test_accuracy']:.3f}", run["date"], run["load"]]
+                 for run in train],
             ),
             "",
         ]
@@ -306,7 +315,7 @@ def render(results):
             lines += [
                 f"{accuracy['n_posts']:,} reviews (deduplicated; texts filed under both labels dropped), "
                 f"stratified 5-fold, seed 0; default parameters, none tuned on this data. Run {accuracy['date']}; "
-                f"load average before / after: {accuracy['load']}.",
+                f"load average before → after: {accuracy['load']}.",
                 "",
                 *table(
                     ["model", "accuracy (mean ± std)", "fit + score, all folds (s)"],
@@ -320,18 +329,17 @@ def render(results):
         lines += [
             "## Dask: LocalCluster (2 worker processes, 1 thread each) vs one process, same predict",
             "",
-            f"Run {dask['date']}; load average before / after: {dask['load']}. `echo`: the same partitions sent "
-            "to the workers and a prediction column of their length sent back, with no work: what each "
-            "partition costs beyond its work. Cluster start (2 processes, jieba and the colour table loaded) "
-            "is not in the times.",
+            "`echo`: the same partitions sent to the workers and a prediction column of their length sent back, "
+            "with no work: what each partition costs beyond its work. Cluster start (2 processes, jieba's dictionary "
+            "read) is not in the times.",
             "",
             *table(
                 ["posts", "partitions", "one process s", "cluster s", "speed-up", "cluster start s",
-                 "echo s", "overhead per partition s", "client peak RSS growth MB"],
+                 "echo s", "overhead per partition s", "client peak RSS growth MB", "run", "load"],
                 [[f"{r['n']:,}", r["partitions"], f"{r['one_process_s']:.1f}", f"{r['dask_s']:.1f}",
                   f"{r['speedup']:.2f}", f"{r['cluster_start_s']:.1f}", f"{r['echo_s']:.2f}",
-                  f"{r['overhead_per_partition_s']:.3f}", f"{r['client_peak_growth_mb']:.0f}"]
-                 for r in dask["runs"]],
+                  f"{r['overhead_per_partition_s']:.3f}", f"{r['client_peak_growth_mb']:.0f}", r["date"], r["load"]]
+                 for r in dask],
             ),
             "",
         ]
@@ -354,7 +362,7 @@ def main():
 
     logging.getLogger("jieba").setLevel(logging.WARNING)
     parts = args.only or ["predict", "train", "accuracy", "dask"]
-    # Parts not run now keep their last results: each part records its own date and load.
+    # Runs not made now keep their last results: each run records when it ran and the load around it.
     previous = RESULTS / "scale.json"
     results = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
     results["machine"] = machine()
@@ -365,26 +373,27 @@ def main():
         print(f"building the data ({sorted(set(sizes))} posts) ...", file=sys.stderr, flush=True)
         model, manifests, test = build_data(folder, sizes)
         if "predict" in parts:
-            load, runs = _load(), []
+            runs = []
             for n in args.sizes:
                 print(f"predict {n:,} posts ...", file=sys.stderr, flush=True)
-                runs.append(run_child("predict", model, manifests[n], n))
-            results["predict"] = {**_when(load), "runs": runs}
+                runs.append(_timed_run("predict", model, manifests[n], n))
+            results["predict"] = _merged(results.get("predict", []), runs, key=lambda run: run["n"])
         if "train" in parts:
             print(f"train out of core on {args.train_size:,} posts ...", file=sys.stderr, flush=True)
-            load = _load()
-            run = run_child("train", manifests[args.train_size], test)
-            results["train"] = {**_when(load), "run": run}
+            run = _timed_run("train", manifests[args.train_size], test)
+            results["train"] = _merged(results.get("train", []), [run], key=lambda run: run["n"])
         if "accuracy" in parts:
             print("accuracy on online_shopping ...", file=sys.stderr, flush=True)
-            load = _load()
-            results["accuracy"] = {**accuracy_rows(), **_when(load)}
+            before = _load()
+            accuracy = accuracy_rows()
+            results["accuracy"] = {**accuracy, "date": time.strftime("%Y-%m-%d %H:%M"), "load": f"{before} → {_load()}"}
         if "dask" in parts:
-            load, runs = _load(), []
+            runs = []
             for chunk_size in DASK_CHUNKS:
                 print(f"dask vs one process, {DASK_SIZE:,} posts in chunks of {chunk_size:,} ...", file=sys.stderr)
-                runs.append(run_child("dask", model, manifests[DASK_SIZE], chunk_size))
-            results["dask"] = {**_when(load), "runs": runs}
+                runs.append(_timed_run("dask", model, manifests[DASK_SIZE], chunk_size))
+            key = lambda run: (run["n"], -run["chunk_size"])  # noqa: E731
+            results["dask"] = _merged(results.get("dask", []), runs, key=key)
     print(write_results("scale", results, render))
 
 

@@ -25,7 +25,8 @@ def test_predict_streams_in_chunks_of_any_size(trained, shared_manifests, tmp_pa
 def test_train_out_of_core_saves_an_incremental_model(manifests, tmp_path, capsys):
     model = tmp_path / "ooc.skops"
     args = ["train", "--data", str(manifests["train"]), "--out", str(model), *COLUMNS, *LABEL, "--quiet"]
-    options = ["--out-of-core", "--chunk-size", "25", "--epochs", "3", "--probability", "--test", str(manifests["test"])]
+    options = ["--out-of-core", "--chunk-size", "25", "--epochs", "3", "--probability"]
+    options += ["--test", str(manifests["test"])]
     assert main([*args, *options]) == 0
     out = capsys.readouterr().out
     assert "trained concat on 60 posts (negative, positive)" in out
