@@ -131,7 +131,7 @@ def _streamed_scores(model, manifest, columns, chunk):
         labels.append(frame[columns["label_column"]].to_numpy())
         predicted.append(model.predict(frame))
     labels = np.concatenate(labels)
-    return prediction_scores(labels, np.concatenate(predicted)), describe(labels, manifest)
+    return prediction_scores(labels, np.concatenate(predicted), classes=model.classes_), describe(labels, manifest)
 
 
 def _saved(model, n_posts, args, **options):
