@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= data/demo
 MODEL ?= models/demo.joblib
 
-.PHONY: demo test lint docs bench bench-accuracy bench-cnn bench-tables export-cnn mutation install clean help
+.PHONY: demo test lint docs bench bench-accuracy bench-cnn bench-scale bench-tables export-cnn mutation install clean help
 
 help:
 	@echo "make demo   - install into $(VENV), build the demo data, train, compare fusions, save $(MODEL)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-accuracy - scores on the real data in ../shared/data (MVSA-Single, Chinese reviews)"
 	@echo "make export-cnn - export the pretrained CNN to ONNX once (into the user's cache folder)"
 	@echo "make bench-cnn  - CNN embedding throughput, onnxruntime vs torch; results in benchmarks/results/cnn.md"
+	@echo "make bench-scale - streaming predict 10k..1M posts, out-of-core training, Dask; results/scale.md (long)"
 	@echo "make bench-tables - re-render benchmarks/results/*.md from their JSON (measures nothing)"
 	@echo "make mutation - mutation testing (mutmut) of fusion, persistence, HOG, colour, tokenizer, lexicon;"
 	@echo "                slow (hours on 2 cores): narrow it with MUTANTS='mmsent.image._color.*'"
@@ -71,6 +72,11 @@ export-cnn: $(VENV)/.installed-dev
 
 bench-cnn: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_cnn.py
+
+# Streaming predict up to 1M posts and out-of-core training on 1M: about 2 hours on 2 busy cores.
+# Parts run alone keep the others' last results: python benchmarks/bench_scale.py --only dask
+bench-scale: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_scale.py
 
 bench-tables: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_tables.py

@@ -17,6 +17,7 @@ SCRIPTS = {
     "features": "eval_features",
     "missing_modality": "bench_missing",
     "hostile": "bench_hostile",
+    "scale": "bench_scale",
 }
 
 

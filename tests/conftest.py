@@ -61,3 +61,22 @@ def image_files(tmp_path):
         Image.fromarray(synthetic_image([label] * 3, rng)).save(path, format=fmt)
         paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask cluster for the session: a client of two worker processes, one thread each.
+
+    Each worker imports what tasks need as it starts (``tests/_dask_workers.py``), restarted ones
+    included, and a task may kill one worker and run again once (``allowed-failures``).
+    """
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    from mmsent.scale import dask_client
+
+    from ._dask_workers import warm_up
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with dask_client("local", n_workers=2, silence_logs=40, preload=["tests._dask_workers"]) as client:
+            client.run(warm_up)
+            yield client
