@@ -17,6 +17,8 @@ SCRIPTS = {
     "features": "eval_features",
     "presets": "eval_presets",
     "missing_modality": "bench_missing",
+    "hostile": "bench_hostile",
+    "scale": "bench_scale",
 }
 
 

@@ -25,7 +25,6 @@ from mmsent.text import make_text_features
 
 from .conftest import synthetic_posts
 
-
 # -- behaviour on posts -------------------------------------------------------------
 
 

@@ -58,7 +58,8 @@ def test_ablation_report_cross_validates_every_fusion_on_the_same_folds(tmp_path
     assert spread.at["image", "accuracy"] == pytest.approx(image_accuracy.std())
     assert 0 < summary.at["stack", "text_share"] < 1
     # Each post is scored once per repeat.
-    assert {fusion: m.sum() for fusion, m in report.confusion_matrices.items()} == {"text": 120, "image": 120, "stack": 120}
+    totals = {fusion: m.sum() for fusion, m in report.confusion_matrices.items()}
+    assert totals == {"text": 120, "image": 120, "stack": 120}
     per_class = report.class_summary()
     assert per_class.loc[("text", "positive"), "support"] == 10  # 30 positives / 3 folds
     recall = report.per_class.query("fusion == 'text' and `class` == 'positive'")["recall"].mean()

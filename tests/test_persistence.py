@@ -165,8 +165,13 @@ def test_fitted_models_of_every_fusion_hold_only_trusted_types(tmp_path):
         path = save_model(clf, tmp_path / "m.skops")
         found |= set(skops.io.get_untrusted_types(file=path))
         assert_same_predictions(load_model(path), clf, X)
-    # The optional featurizers' types are checked by their own tests (tests/test_cnn.py, tests/test_lexicon.py).
-    optional = {"mmsent.image._cnn.CNNEmbedder", "mmsent.text._lexicon.LexiconFeatures"}
+    # The optional featurizers' types are checked by their own tests (tests/test_cnn.py, tests/test_lexicon.py),
+    # the out-of-core classifier's by tests/test_scale.py.
+    optional = {
+        "mmsent.image._cnn.CNNEmbedder",
+        "mmsent.text._lexicon.LexiconFeatures",
+        "mmsent.scale._out_of_core.IncrementalSentimentClassifier",
+    }
     assert found | optional == set(TRUSTED_TYPES)
 
 

@@ -67,6 +67,7 @@ def tune(
     random_state=0,
     refit=True,
     progress=True,
+    n_jobs=None,
 ):
     """Search hyper-parameters of a :class:`MultimodalSentimentClassifier`, then refit the best.
 
@@ -106,7 +107,12 @@ def tune(
         Refit the best candidate on all the data given (``X`` and ``X_dev``).
         False keeps every candidate's scores only, e.g. to report dev scores.
     progress : bool, default=True
-        Show a progress bar over the fits.
+        Show a progress bar over the fits (when they run in this process).
+    n_jobs : int, default=None
+        Fits run at the same time by the search (None: one, in this process, where
+        the token and image caches serve every candidate). Under
+        ``joblib.parallel_config(backend="dask")`` they run on a Dask cluster (see
+        :func:`mmsent.scale.dask_client`).
 
     Returns
     -------
@@ -119,7 +125,8 @@ def tune(
     >>> import numpy as np, pandas as pd
     >>> from mmsent import MultimodalSentimentClassifier
     >>> from mmsent.evaluation import tune
-    >>> X = pd.DataFrame({"text": ["good day", "bad day", "good", "bad"] * 4, "image": [np.zeros((8, 8, 3), np.uint8)] * 16})
+    >>> X = pd.DataFrame({"text": ["good day", "bad day", "good", "bad"] * 4,
+    ...                   "image": [np.zeros((8, 8, 3), np.uint8)] * 16})
     >>> y = ["pos", "neg"] * 8
     >>> found = tune(X, y, {"C": [0.01, 1.0]}, estimator=MultimodalSentimentClassifier(fusion="text"), progress=False)
     >>> found.best_params_, found.best_estimator_.predict(X.head(2)).tolist()
@@ -145,21 +152,19 @@ def tune(
         splitter = cv
     n_splits = 1 if X_dev is not None else cv
     total = len(ParameterGrid(param_grid)) * n_splits if search == "grid" else None
-    with progress_bar(total, desc=f"tune ({search})", unit="fit", verbose=progress) as bar:
-        scorer = _ProgressScorer(get_scorer(scoring), bar)
+    # A bar advanced by the scorer works where the scorer runs: in this process only.
+    in_process = n_jobs in (None, 1)
+    plain = get_scorer(scoring)
+    with progress_bar(total, desc=f"tune ({search})", unit="fit", verbose=progress and in_process) as bar:
+        scorer = _ProgressScorer(plain, bar) if in_process else plain
+        options = {"scoring": scorer, "cv": splitter, "refit": refit, "n_jobs": n_jobs}
         if search == "grid":
-            found = GridSearchCV(estimator, param_grid, scoring=scorer, cv=splitter, refit=refit)
+            found = GridSearchCV(estimator, param_grid, **options)
         else:
             found = HalvingRandomSearchCV(
-                estimator,
-                param_grid,
-                n_candidates=n_candidates,
-                scoring=scorer,
-                cv=splitter,
-                refit=refit,
-                random_state=random_state,
+                estimator, param_grid, n_candidates=n_candidates, random_state=random_state, **options
             )
         found.fit(X, y)
     # The progress bar is no part of the result: keep the plain scorer.
-    found.scoring, found.scorer_ = scoring, scorer.scorer
+    found.scoring, found.scorer_ = scoring, plain
     return found
