@@ -61,7 +61,7 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(data):
     train = read_manifest(data["train"])
-    return MultimodalSentimentClassifier(probability=True, cv=3).fit(train, train["label"])
+    return MultimodalSentimentClassifier(features="handcrafted", probability=True, cv=3).fit(train, train["label"])
 
 
 def _set_allowed_failures(dask_scheduler, allowed):
@@ -185,7 +185,7 @@ def test_partial_fit_learns_as_well_as_in_memory_fit():
     incremental = IncrementalSentimentClassifier(random_state=0)
     for start in range(0, 600, 100):
         incremental.partial_fit(X[start : start + 100], y[start : start + 100], classes=["negative", "positive"])
-    in_memory = MultimodalSentimentClassifier().fit(X, y).score(X_test, y_test)
+    in_memory = MultimodalSentimentClassifier(features="handcrafted").fit(X, y).score(X_test, y_test)  # like for like
     assert incremental.n_samples_fit_ == 600
     assert incremental.score(X_test, y_test) > 0.75
     assert incremental.score(X_test, y_test) > in_memory - 0.05
