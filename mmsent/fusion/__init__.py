@@ -1,14 +1,23 @@
-"""Fusion of the text and image branches: feature level (concat) and decision level (vote, stack)."""
+"""Fusion of the text and image branches: feature level (concat), intermediate (a shared space), decision level
+(vote, stack, gated) and multi-task."""
 
 from ._builders import FUSIONS, MISSING, make_fusion_model, modality_contributions
+from ._gated import GatedFusionClassifier, confidence_features
 from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
+from ._multitask import AuxiliaryTaskScores
+from ._projection import CrossModalProjector, SharedSpaceFeatures
 
 __all__ = [
     "FUSIONS",
     "MISSING",
+    "AuxiliaryTaskScores",
+    "CrossModalProjector",
+    "GatedFusionClassifier",
     "ModalityClassifier",
     "ModalityImputer",
     "ModalityVotingClassifier",
+    "SharedSpaceFeatures",
+    "confidence_features",
     "make_fusion_model",
     "modality_contributions",
 ]
