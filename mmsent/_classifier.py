@@ -1,21 +1,19 @@
 """The estimator users fit: text + image posts in, sentiment labels out."""
 
-import warnings
 from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.svm import SVC, LinearSVC
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._validation import BadRowsError, describe_rows, missing_mask
-from .fusion import FUSIONS, make_fusion_model, modality_contributions
+from ._validation import BadRowsError, as_frame, check_known_labels, check_labels, describe_rows, missing_mask
+from .fusion import FUSIONS, fusion_folds, fusion_has, make_fusion_model, modality_contributions
 from .image import make_image_features
 from .text import make_text_features
 
@@ -30,17 +28,21 @@ RowError = namedtuple("RowError", ["row", "column", "message"])
 RowError.__doc__ = """A post that could not be used as given: its index label, the column at fault, why."""
 
 
-def _model_has(method):
-    """``available_if`` check: does the fitted (or would-be) fusion model have ``method``?"""
+_ROBUST_OPTIONS = {
+    "on_error": [StrOptions({"raise", "skip", "impute"})],
+    "method": [StrOptions({"predict", "predict_proba", "decision_function"})],
+}
+
+
+def _fusion_has(method):
+    """``available_if`` check decided from the parameters, as ``VotingClassifier`` decides from ``voting``."""
 
     def check(self):
-        model = getattr(self, "model_", None)
-        if model is None:
-            try:
-                model = self._build_model()
-            except (ValueError, TypeError):  # invalid parameters: fit will say why
-                return False
-        return hasattr(model, method)
+        try:
+            classifier = self._make_classifier()
+        except TypeError:  # not an estimator: fit will say why
+            return False
+        return fusion_has(method, self.fusion, classifier=classifier, voting=self.voting, probability=self.probability)
 
     return check
 
@@ -249,37 +251,41 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             return "renormalize" if self.fusion in ("vote", "stack") else "impute"
         return None if self.missing == "error" else self.missing
 
-    def _modality_columns(self):
-        return {name: column for name, column in (("text", self.text_column), ("image", self.image_column))
-                if column in self._required_columns()}
+    def required_columns(self):
+        """The columns of ``X`` this model reads, as its parameters say (``fusion``, ``text_column``, ``image_column``).
 
-    def _required_columns(self):
-        if self.fusion == "text":
-            return [self.text_column]
-        if self.fusion == "image":
-            return [self.image_column]
-        return [self.text_column, self.image_column]
+        Known before fitting: use it to check or select a frame's columns.
+
+        Returns
+        -------
+        list of str or int
+            The text column, the image column, or both, in that order.
+
+        Examples
+        --------
+        >>> from mmsent import MultimodalSentimentClassifier
+        >>> MultimodalSentimentClassifier(fusion="text", text_column="caption").required_columns()
+        ['caption']
+        >>> MultimodalSentimentClassifier().required_columns()
+        ['text', 'image']
+        """
+        return [column for name, column in self._modality_columns().items()]
+
+    def _modality_columns(self):
+        """``{modality: column}`` of the modalities this fusion reads."""
+        names = {"text": ("text",), "image": ("image",)}.get(self.fusion, ("text", "image"))
+        columns = {"text": self.text_column, "image": self.image_column}
+        return {name: columns[name] for name in names}
 
     def _check_frame(self, X):
         """Return X as a DataFrame holding the columns this model reads, or say what is wrong."""
-        if sp.issparse(X):
-            raise TypeError("sparse input is not supported: X must be a DataFrame of posts")
-        if not isinstance(X, pd.DataFrame):
-            if isinstance(X, (dict, list)):
-                X = pd.DataFrame(X)
-            elif hasattr(X, "__array__"):
-                X = pd.DataFrame(np.asarray(X))
-            else:
-                raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
-        if X.shape[1] == 0:
-            raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-        if any(dtype.kind == "c" for dtype in X.dtypes):
-            raise ValueError("Complex data not supported: text and image columns hold posts, not numbers")
-        missing = [column for column in self._required_columns() if column not in X.columns]
+        X = as_frame(X)
+        required = self.required_columns()
+        missing = [column for column in required if column not in X.columns]
         if missing:
             raise ValueError(
                 f"X has no column {', '.join(map(repr, missing))} (fusion={self.fusion!r} reads "
-                f"{self._required_columns()}); its columns are {list(X.columns)}. "
+                f"{required}); its columns are {list(X.columns)}. "
                 "Set text_column / image_column to match your data."
             )
         if len(X) == 0:
@@ -297,38 +303,87 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                 )
         return X
 
+    def _check_folds(self, y):
+        """Refuse, before any slow work, a class with fewer posts than the (stratified) folds this fusion fits on.
+
+        Only for an integer ``cv`` (or None: scikit-learn's 5 folds); a splitter passed in is the caller's choice.
+        """
+        if not (self.cv is None or isinstance(self.cv, Integral)) or not fusion_folds(
+            self.fusion, classifier=self._make_classifier(), voting=self.voting, probability=self.probability
+        ):
+            return
+        n_folds = 5 if self.cv is None else self.cv
+        classes, counts = np.unique(y, return_counts=True)
+        if counts.min() >= n_folds:
+            return
+        scarce = ", ".join(f"{label!r} has {count}" for label, count in zip(classes, counts) if count < n_folds)
+        uses = (
+            "stacking's out-of-fold scores" if self.fusion == "stack"
+            else "calibrating the classifier's probabilities (probability=True or soft voting)"
+        )
+        advice = (
+            f"lower cv (cv={counts.min()} is the most these labels allow)" if counts.min() >= 2
+            else "add posts to that class (one post cannot be split into folds)"
+        )
+        raise ValueError(
+            f"fusion={self.fusion!r} fits on cv={n_folds} folds ({uses}) and needs at least {n_folds} posts of "
+            f"each class, but class {scarce} post(s). Either {advice}, or use a fusion that needs no folds "
+            "(fusion='concat', 'text' or 'image' with probability=False)."
+        )
+
     # -- fitting --------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit the fusion model on posts ``X`` and labels ``y``.
 
+        Labels are checked first and refused, with a :class:`~mmsent.LabelError`
+        naming the rows at fault, rather than turned silently into wrong classes:
+
+        - empty labels (``None``, NaN, ``pd.NA``, blank strings);
+        - a mixture of types (strings and numbers), or labels that are neither;
+        - numbers with a fraction (a regression target);
+        - labels that differ only by case, surrounding whitespace or number
+          format (``"positive"`` / ``"positive "`` / ``"Positive"``, ``"1"`` /
+          ``"1.0"``), which would each become a class.
+
+        Nothing is stripped or renamed: clean the labels and fit again. Fusions
+        that fit on ``cv`` folds (``"stack"``; calibration, with ``probability=True``
+        or soft voting of a classifier without ``predict_proba``) refuse an integer
+        ``cv`` larger than the smallest class, saying which class has how many posts.
+
         Parameters
         ----------
         X : DataFrame of shape (n_posts, n_columns)
-            Must hold the text and/or image columns the fusion reads.
+            Must hold the columns the fusion reads (:meth:`required_columns`);
+            other columns are ignored.
         y : array-like of shape (n_posts,)
-            Labels (strings or integers), at least two distinct ones.
+            Labels: all strings or all whole numbers, at least two distinct ones.
 
         Returns
         -------
-        self
+        self : MultimodalSentimentClassifier
+            The fitted classifier.
         """
         X = self._check_frame(X)
         X, y = validate_data(self, X, y, skip_check_array=True)
         y = column_or_1d(y, warn=True)
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        check_labels(pd.Series(y, index=X.index))
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
+        self._check_folds(y)
         model = self._build_model()
         model.fit(X, y)
         self.model_ = model
         self.classes_ = model.classes_
         self.n_samples_fit_ = len(X)
-        self.modality_weights_ = modality_contributions(model, self.fusion, self.text_weight, self.image_weight)
+        self.modality_weights_ = modality_contributions(
+            model, self.fusion, text_weight=self.text_weight, image_weight=self.image_weight
+        )
         return self
 
     # -- prediction -----------------------------------------------------------------
@@ -339,27 +394,51 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
 
         Returns
         -------
-        ndarray of shape (n_posts,)
+        y_pred : ndarray of shape (n_posts,)
+            One label of ``classes_`` per post.
         """
         check_is_fitted(self)
         return self.model_.predict(self._check_frame(X))
 
-    @available_if(_model_has("predict_proba"))
+    @available_if(_fusion_has("predict_proba"))
     def predict_proba(self, X):
-        """Class probabilities, columns ordered as ``classes_``.
+        """Class probabilities of each post.
 
         Available for soft voting, stacking, classifiers with ``predict_proba``,
         and any fusion when ``probability=True``.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_posts, n_classes)
+            Probabilities summing to 1 per row, columns ordered as ``classes_``.
         """
         check_is_fitted(self)
         return self.model_.predict_proba(self._check_frame(X))
 
-    @available_if(_model_has("decision_function"))
+    @available_if(_fusion_has("decision_function"))
     def decision_function(self, X):
-        """Confidence scores (signed distance for binary problems); not for voting."""
+        """Confidence scores of each post; not available for voting or calibrated classifiers.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_posts,) or (n_posts, n_classes)
+            For two classes, one score per post, positive for ``classes_[1]``;
+            otherwise one column per class, ordered as ``classes_``.
+        """
         check_is_fitted(self)
         return self.model_.decision_function(self._check_frame(X))
 
@@ -374,6 +453,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
         on_error : {"raise", "skip", "impute"}, default="skip"
             What to do with a post whose text or image cannot be used (a missing,
             corrupt, truncated or oversized image file, text bytes that do not
@@ -412,57 +492,80 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         {'a': 'positive', 'b': 'negative'}
         """
         check_is_fitted(self)
-        if on_error not in ("raise", "skip", "impute"):
-            raise ValueError(f"on_error must be 'raise', 'skip' or 'impute', got {on_error!r}")
-        if method not in ("predict", "predict_proba", "decision_function") or not hasattr(self, method):
-            raise ValueError(f"method={method!r} is not available on this model")
+        self._check_robust_options(on_error, method)
+        X = self._check_frame(X)
+        # Positions name the rows while retrying: index labels may repeat.
+        scores, kept, bad_cells = self._predict_around_bad_cells(X.reset_index(drop=True), on_error, method)
+        in_row_order = sorted(bad_cells.items(), key=lambda cell: cell[0][0])  # stable: a row's cells as found
+        errors = [RowError(X.index[position], column, message) for (position, column), message in in_row_order]
+        return self._scores_frame(scores, X.index[kept], method), errors
+
+    def _check_robust_options(self, on_error, method):
+        """``predict_robust``'s options, checked as the estimator's parameters are."""
+        validate_parameter_constraints(
+            _ROBUST_OPTIONS, {"on_error": on_error, "method": method}, caller_name="predict_robust"
+        )
+        if not hasattr(self, method):
+            raise ValueError(f"method={method!r} is not available on this model (fusion={self.fusion!r})")
         if on_error == "impute" and self.missing == "error":
             raise ValueError("on_error='impute' treats bad cells as missing, which missing='error' refuses")
-        X = self._check_frame(X)
+
+    def _predict_around_bad_cells(self, posts, on_error, method):
+        """Predict ``posts``, setting aside the cells the featurizers refuse until none is left.
+
+        Returns the scores, the positions they belong to, and ``{(position, column): message}``.
+        """
         columns = self._modality_columns()
-        # Positions name the rows while retrying: index labels may repeat.
-        posts = X.reset_index(drop=True).astype({column: object for column in columns.values()})
-        keep = np.ones(len(posts), dtype=bool)
-        errors = {}  # (position, column) -> message
+        kept, bad_cells = np.arange(len(posts)), {}
         while True:
             try:
-                scores = getattr(self.model_, method)(posts[keep]) if keep.any() else None
-                break
-            except BadRowsError as exc:
-                if on_error == "raise" or exc.modality not in columns:
+                return self._predict_rows(posts.iloc[kept], method), kept, bad_cells
+            except BadRowsError as error:
+                new = _new_bad_cells(error, columns, bad_cells) if on_error != "raise" else None
+                if not new:  # raising, or no progress: the cells are not the problem
                     raise
-                column = columns[exc.modality]
-                new = [(row, message) for row, message in exc.problems if (row, column) not in errors]
-                if not new:  # no progress: the problem is not the cells themselves
-                    raise
-                for row, message in new:
-                    errors[(row, column)] = message
-                    if on_error == "skip":
-                        keep[row] = False
-                    else:
-                        posts.at[row, column] = None
-        if scores is None:
-            one_column = method == "predict" or (method == "decision_function" and len(self.classes_) == 2)
-            scores = np.empty((0,) if one_column else (0, len(self.classes_)))
-        index = X.index[keep]
+            bad_cells.update(new)
+            if on_error == "skip":
+                kept = np.setdiff1d(kept, [position for position, _ in new])
+            else:
+                posts = _blanked(posts, new)
+
+    def _predict_rows(self, posts, method):
+        """``method`` of the fitted model on ``posts``; an empty result of the right shape for no posts."""
+        if len(posts):
+            return getattr(self.model_, method)(posts)
+        one_column = method == "predict" or (method == "decision_function" and len(self.classes_) == 2)
+        return np.empty((0,) if one_column else (0, len(self.classes_)))
+
+    def _scores_frame(self, scores, index, method):
+        """Scores as a Series (one per post) or a DataFrame (a column per class), indexed by the posts' labels."""
         if scores.ndim == 1:
-            predictions = pd.Series(scores, index=index, name="prediction" if method == "predict" else method)
-        else:
-            predictions = pd.DataFrame(scores, index=index, columns=self.classes_)
-        report = [RowError(X.index[row], column, message) for (row, column), message in sorted(errors.items(), key=lambda item: item[0][0])]
-        return predictions, report
+            return pd.Series(scores, index=index, name="prediction" if method == "predict" else method)
+        return pd.DataFrame(scores, index=index, columns=self.classes_)
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy on ``(X, y)``; labels never seen in ``fit`` are reported and count as errors."""
+        """Accuracy of ``predict(X)`` against ``y``.
+
+        Labels never seen in ``fit`` count as errors, with a warning that names
+        them; when no label of ``y`` was seen in ``fit`` (a renamed label set),
+        the score would be 0 whatever the model: that raises.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+        y : array-like of shape (n_posts,)
+            True labels.
+        sample_weight : array-like of shape (n_posts,), default=None
+            Weights of the posts.
+
+        Returns
+        -------
+        score : float
+            Fraction of posts (weighted) whose predicted label equals ``y``.
+        """
         check_is_fitted(self)
-        unseen = sorted(set(np.unique(np.asarray(y, dtype=object)).tolist()) - set(self.classes_.tolist()), key=str)
-        if unseen:
-            warnings.warn(
-                f"y holds labels not seen during fit: {unseen}; their rows count as errors "
-                f"(known classes: {self.classes_.tolist()})",
-                UserWarning,
-                stacklevel=2,
-            )
+        check_known_labels(y, self.classes_)
         return super().score(X, y, sample_weight=sample_weight)
 
     # -- scikit-learn protocol --------------------------------------------------------
@@ -480,3 +583,21 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if model is None:
             model = self._build_model()
         return _VisualBlock("serial", [model], names=[f"fusion={self.fusion!r}"], name_details=[str(self.fusion)])
+
+
+def _new_bad_cells(error, columns, known):
+    """``{(position, column): message}`` of the cells ``error`` names that are not in ``known`` yet."""
+    column = columns.get(error.modality)
+    if column is None:  # not a modality column's error (a label, a user featurizer's)
+        return {}
+    return {(row, column): message for row, message in error.problems if (row, column) not in known}
+
+
+def _blanked(posts, cells):
+    """A copy of ``posts`` in which ``cells`` are missing (``None``): the model imputes or ignores them."""
+    blanked = posts.copy()
+    for column in {column for _, column in cells}:
+        values = blanked[column].to_numpy(dtype=object, copy=True)
+        values[[position for position, cell_column in cells if cell_column == column]] = None
+        blanked[column] = values
+    return blanked

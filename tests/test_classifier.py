@@ -1,62 +1,29 @@
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.svm import SVC, LinearSVC
 from sklearn.utils import estimator_html_repr
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mmsent import MultimodalSentimentClassifier
-from mmsent.fusion import ModalityVotingClassifier
+from mmsent.fusion import FUSIONS, ModalityVotingClassifier, fusion_folds, fusion_has, make_fusion_model
 from mmsent.image import ImageDecodeError, make_image_features
 from mmsent.text import make_text_features
 
 from .conftest import synthetic_posts
-
-
-def as_column(values):
-    """Numeric column → 2-D float array: lets the sklearn checks drive the fusion machinery."""
-    return np.asarray(values, dtype=float).reshape(-1, 1)
-
-
-# One table of constructor arguments for the compliance checks: the estimator reads
-# its modalities from columns 0 and 1, featurized by a pass-through, so that the
-# checks' numeric arrays exercise parameters, cloning, fitting and each fusion.
-CHECKED_ESTIMATORS = [
-    MultimodalSentimentClassifier(
-        fusion=fusion,
-        text_column=0,
-        image_column=1,
-        text_features=FunctionTransformer(as_column),
-        image_features=FunctionTransformer(as_column),
-        cv=3,
-    )
-    for fusion in ("concat", "vote", "stack")
-]
-
-# And one table of the checks expected to fail, each with its reason.
-EXPECTED_FAILED_CHECKS = {
-    "check_n_features_in_after_fitting": (
-        "columns are selected by name, and extra columns (ids, labels) are allowed at predict time, "
-        "as in ColumnTransformer"
-    ),
-    "check_fit2d_1feature": "a multimodal post needs two columns (text and image); one column is an error naming it",
-    "check_fit2d_predict1d": "a 1-D array has no text and image columns; the error names the missing column",
-    "check_estimators_nan_inf": (
-        "NaN in a modality column means the post lacks that modality: missing='auto' imputes it or leaves it "
-        "out of the vote (missing='error' refuses it)"
-    ),
-}
-
-
-@parametrize_with_checks(CHECKED_ESTIMATORS, expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
-def test_sklearn_compliance(estimator, check):
-    check(estimator)
 
 
 # -- behaviour on posts -------------------------------------------------------------
@@ -145,6 +112,108 @@ def test_methods_exist_only_where_meaningful(posts, params, has_proba, has_decis
         assert clf.decision_function(X).shape == (len(X),)
 
 
+CLASSIFIERS = [LinearSVC(), SVC(), SVC(probability=True), LogisticRegression(), GaussianNB(), KNeighborsClassifier()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fusion=st.sampled_from(FUSIONS),
+    classifier=st.sampled_from(CLASSIFIERS),
+    voting=st.sampled_from(["soft", "hard"]),
+    probability=st.booleans(),
+    missing=st.sampled_from(["impute", "renormalize", None]),
+)
+def test_method_availability_from_the_parameters_matches_the_built_model(
+    fusion, classifier, voting, probability, missing
+):
+    if missing == "renormalize" and fusion not in ("vote", "stack"):
+        missing = "impute"
+    model = make_fusion_model(
+        fusion, text_features=FunctionTransformer(), image_features=FunctionTransformer(), classifier=classifier,
+        text_column="text", image_column="image", text_weight=1.0, image_weight=1.0, voting=voting,
+        probability=probability, cv=3, missing=missing,
+    )
+    clf = MultimodalSentimentClassifier(fusion, classifier=classifier, voting=voting, probability=probability)
+    for method in ("predict_proba", "decision_function"):
+        options = {"classifier": classifier, "voting": voting, "probability": probability}
+        assert fusion_has(method, fusion, **options) is hasattr(model, method), (method, model)
+        assert hasattr(clf, method) is hasattr(model, method)
+    # Folds are announced exactly where a model cross-validates: stacking, or a calibrated classifier.
+    calibrated = "CalibratedClassifierCV" in repr(model)
+    assert fusion_folds(fusion, **options) is (fusion == "stack" or calibrated)
+
+
+def test_fitted_methods_match_the_fitted_model(posts):
+    X, y = posts
+    for params in ({"fusion": "vote", "voting": "hard"}, {"fusion": "text", "classifier": KNeighborsClassifier(3)}):
+        clf = MultimodalSentimentClassifier(cv=3, **params).fit(X, y)
+        for method in ("predict_proba", "decision_function"):
+            assert hasattr(clf, method) is hasattr(clf.model_, method)
+
+
+def test_the_builder_restates_no_default():
+    # Every default lives in the classifier's signature; the builder takes them all from there.
+    builder = inspect.signature(make_fusion_model).parameters
+    assert all(parameter.default is inspect.Parameter.empty for parameter in builder.values())
+    classifier = inspect.signature(MultimodalSentimentClassifier).parameters
+    assert set(builder) - {"text_features", "image_features", "classifier", "missing"} <= set(classifier)
+    with pytest.raises(TypeError, match="cv"):
+        make_fusion_model(
+            "stack", text_features=None, image_features=None, classifier=LinearSVC(), text_column="text",
+            image_column="image", text_weight=1.0, image_weight=1.0, voting="soft", probability=False, missing=None,
+        )
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [({"fusion": "text", "text_column": "caption"}, ["caption"]), ({"fusion": "image"}, ["image"]),
+     ({"fusion": "stack", "image_column": 3}, ["text", 3]), ({}, ["text", "image"])],
+)
+def test_required_columns_follow_the_parameters(params, expected):
+    assert MultimodalSentimentClassifier(**params).required_columns() == expected
+
+
+CALLS = []
+
+
+def counted(column):
+    CALLS.append(len(column))
+    return np.asarray([len(str(value)) for value in column], dtype=float).reshape(-1, 1)
+
+
+@pytest.mark.parametrize(
+    "params, says",
+    [
+        ({"fusion": "stack"}, "stacking's out-of-fold scores"),
+        ({"fusion": "vote"}, "calibrating"),
+        ({"fusion": "concat", "probability": True}, "calibrating"),
+    ],
+)
+def test_a_class_smaller_than_the_folds_is_refused_before_the_slow_work(posts, params, says):
+    X, y = posts
+    y = y.astype(object)
+    y[:2] = "neutral"
+    features = {"text_features": FunctionTransformer(counted), "image_features": FunctionTransformer(counted)}
+    CALLS.clear()
+    clf = MultimodalSentimentClassifier(cv=5, **features, **params)
+    with pytest.raises(ValueError, match=r"class 'neutral' has 2 post\(s\)") as info:
+        clf.fit(X, y)
+    assert says in str(info.value) and "lower cv (cv=2" in str(info.value) and "fusion='concat'" in str(info.value)
+    assert CALLS == []  # no featurizer ran
+    clf.set_params(cv=2).fit(X, y)  # as advised
+    # Fusions without folds accept the small class.
+    MultimodalSentimentClassifier(fusion="vote", voting="hard", cv=5, **features).fit(X, y)
+    MultimodalSentimentClassifier(fusion="concat", cv=5, **features).fit(X, y)
+
+
+def test_a_class_of_one_post_cannot_be_split(posts):
+    X, y = posts
+    y = y.astype(object)
+    y[0] = "neutral"
+    with pytest.raises(ValueError, match="one post cannot be split into folds"):
+        MultimodalSentimentClassifier(fusion="stack", cv=3).fit(X, y)
+
+
 def test_three_classes_and_integer_labels(posts):
     X, y = posts
     y3 = np.where(np.arange(len(y)) % 5 == 0, "neutral", y)
@@ -168,7 +237,8 @@ def test_grid_search_reaches_nested_parameters(posts):
     ).fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     best = search.best_estimator_
-    assert best.text_features.named_steps["tfidf"].ngram_range == search.best_params_["text_features__tfidf__ngram_range"]
+    best_ngrams = search.best_params_["text_features__tfidf__ngram_range"]
+    assert best.text_features.named_steps["tfidf"].ngram_range == best_ngrams
     assert best.model_.named_steps["features"].transformer_weights["image"] == search.best_params_["image_weight"]
 
 
@@ -262,8 +332,40 @@ def test_unseen_labels_at_score_time_are_reported(posts):
     y_new = y.copy().astype(object)
     y_new[:10] = "sarcastic"
     expected = np.mean(clf.predict(X) == y_new)
-    with pytest.warns(UserWarning, match=r"not seen during fit: \['sarcastic'\]"):
+    with pytest.warns(UserWarning, match=r"not seen during fit: 'sarcastic' \(10 rows\)"):
         assert clf.score(X, y_new) == pytest.approx(expected)
+
+
+def test_predict_robust_options_are_validated_like_parameters(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier(fusion="vote", voting="hard", cv=3).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="The 'on_error' parameter of predict_robust must be a str among"):
+        clf.predict_robust(X, on_error="ignore")
+    with pytest.raises(InvalidParameterError, match="The 'method' parameter of predict_robust"):
+        clf.predict_robust(X, method="transform")
+    with pytest.raises(ValueError, match="method='predict_proba' is not available on this model"):
+        clf.predict_robust(X, method="predict_proba")
+    with pytest.raises(ValueError, match="missing='error' refuses"):
+        clf.set_params(missing="error").predict_robust(X, on_error="impute")
+
+
+def test_predict_robust_leaves_the_frame_alone_and_copes_with_repeated_labels(posts):
+    X, y = posts
+    clf = MultimodalSentimentClassifier(image_features=make_image_features(size=(16, 16))).fit(X, y)
+    batch = X.head(4).astype({"text": object, "image": object})
+    batch.index = ["a", "a", "b", "b"]  # repeated index labels
+    batch.iloc[1, 1] = b"junk"
+    batch.iloc[2, 0] = 42
+    before = batch.copy()
+    labels, errors = clf.predict_robust(batch, on_error="impute")
+    assert batch.equals(before) and batch.iloc[1, 1] == b"junk"
+    assert labels.index.tolist() == ["a", "a", "b", "b"]
+    assert [(e.row, e.column) for e in errors] == [("a", "image"), ("b", "text")]
+    cleaned = before.copy()
+    cleaned.iloc[1, 1], cleaned.iloc[2, 0] = None, None
+    assert labels.tolist() == clf.predict(cleaned).tolist()
+    skipped, _ = clf.predict_robust(batch, on_error="skip")
+    assert skipped.tolist() == clf.predict(before.iloc[[0, 3]]).tolist()
 
 
 def test_invalid_parameters_are_rejected(posts):

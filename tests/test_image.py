@@ -170,7 +170,7 @@ def test_hog_on_real_photo_and_grayscale_batch():
 def test_hog_transformer_inputs_and_errors(image_files):
     transformer = HOGTransformer().fit(random_batch())
     assert transformer.n_features_out_ == 1764
-    assert transformer.get_feature_names_out()[:2].tolist() == ["hog0", "hog1"]
+    assert transformer.get_feature_names_out()[:2].tolist() == ["hogtransformer0", "hogtransformer1"]
     raw = transformer.transform(image_files)  # a raw column is decoded at 64x64
     decoded = transformer.transform(decode_images(image_files, size=(64, 64)))
     np.testing.assert_array_equal(raw, decoded)

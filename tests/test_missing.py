@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -121,13 +122,47 @@ def test_voting_renormalises_over_the_modalities_present(voting):
         assert np.allclose(proba[2], vote.class_prior_) and np.allclose(proba.sum(axis=1), 1)
 
 
+def test_unequal_weights_on_complete_posts_move_the_vote_their_way():
+    # Two branches that disagree on every post: the heavier one decides, whichever it is.
+    X = pd.DataFrame({"a": [0.0, 1.0, 0.1, 0.9, 0.2, 0.8], "b": [1.0, 0.0, 0.9, 0.1, 0.8, 0.2]})
+    y = [0, 1, 0, 1, 0, 1]
+    for voting in ("soft", "hard"):
+        a_wins = ModalityVotingClassifier([("a", _branch("a")), ("b", _branch("b"))], voting=voting, weights=[3, 1])
+        b_wins = clone(a_wins).set_params(weights=[1, 3])
+        # a learnt "high a: 1", b "low b: 1": on a == b they disagree on every post.
+        same = pd.DataFrame({"a": [0.0, 0.2, 0.8, 1.0], "b": [0.0, 0.2, 0.8, 1.0]})
+        a_wins.fit(X, y), b_wins.fit(X, y)
+        assert a_wins.named_estimators_["a"].predict(same).tolist() == [0, 0, 1, 1]
+        assert a_wins.predict(same).tolist() == [0, 0, 1, 1] and b_wins.predict(same).tolist() == [1, 1, 0, 0]
+    # A dropped branch takes its weight with it (scikit-learn's filtering of the weights).
+    alone = ModalityVotingClassifier([("a", _branch("a")), ("b", "drop")], voting="soft", weights=[2, 5]).fit(X, y)
+    np.testing.assert_allclose(alone.predict_proba(X), alone.named_estimators_["a"].predict_proba(X))
+
+
+def test_modality_classifier_says_what_is_wrong_with_its_input():
+    clf = _branch("a")
+    with pytest.raises(ValueError, match=r"X has 1 feature\(s\) .* and no column 'a'.*its columns are \['b'\]"):
+        clf.fit(pd.DataFrame({"b": [0.0, 1.0]}), [0, 1])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(pd.DataFrame({"a": [0.0, 1.0, 0.5]}), [0, 1])
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        clf.fit(sp.csr_matrix(np.eye(2)), [0, 1])
+    with pytest.raises(ValueError, match="Reshape your data"):
+        ModalityClassifier(LogisticRegression(), 0).fit(np.arange(4.0), [0, 1, 0, 1])
+    numbers = np.array([[0.0, 1], [1, 0], [0.2, 1], [0.9, 0]])
+    fitted = ModalityClassifier(LogisticRegression(), 0).fit(numbers, [0, 1, 0, 1])
+    assert fitted.n_features_in_ == 2
+
+
 def test_renormalize_needs_decision_level_fusion(posts):
     X, y = posts
     with pytest.raises(ValueError, match="missing='renormalize' .* fusion='concat'"):
         MultimodalSentimentClassifier(fusion="concat", missing="renormalize").fit(X, y)
     with pytest.raises(ValueError, match="missing must be one of"):
         make_fusion_model(
-            "vote", text_features=None, image_features=None, classifier=LogisticRegression(), missing="drop"
+            "vote", text_features=None, image_features=None, classifier=LogisticRegression(), text_column="text",
+            image_column="image", text_weight=1.0, image_weight=1.0, voting="soft", probability=False, cv=3,
+            missing="drop",
         )
 
 

@@ -69,7 +69,7 @@ def modalities(estimator, fusions=None):
     needed = set()
     for variant in variants:
         variant._validate_params()
-        needed.update(variant._required_columns())
+        needed.update(variant.required_columns())
     return tuple(role for role in ("text", "image") if getattr(estimator, f"{role}_column") in needed)
 
 

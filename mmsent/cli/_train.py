@@ -42,7 +42,7 @@ def run(args):
     model.fit(train.X, train.y)
     data, metrics = {"train": train.description}, None
     if test is not None:
-        metrics = prediction_scores(test.y, model.predict(test.X))
+        metrics = prediction_scores(test.y, model.predict(test.X), classes=model.classes_)
         data["test"] = test.description
     inputs = [*train.files, *(test.files if test is not None else [])]
     path, card = save(model, args.out, inputs=inputs, metrics=metrics, data=data, **options)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._validation import check_labels
 from ._checks import raise_if_missing, report_duplicates
 
 __all__ = ["read_manifest"]
@@ -65,6 +66,14 @@ def read_manifest(
     When there is a label column, duplicate posts (same text and image content)
     and posts filed under two labels are reported in a warning and kept.
 
+    When ``"label"`` is required, the labels follow the rules of
+    :meth:`MultimodalSentimentClassifier.fit <mmsent.MultimodalSentimentClassifier.fit>`,
+    checked here so that the error names the file: an empty label, a mixture of
+    strings and numbers (JSONL), or labels that differ only by case, surrounding
+    whitespace or number format (``positive`` / ``Positive ``, ``1`` / ``1.0``)
+    raise a :class:`~mmsent.LabelError` naming the rows (0-based,
+    header not counted). Nothing is stripped or renamed silently.
+
     Parameters
     ----------
     path : str or path-like
@@ -109,6 +118,8 @@ def read_manifest(
             f"{path} has no column {', '.join(repr(names[role]) for role in missing)}; its columns are "
             f"{list(frame.columns)} (use {' / '.join(f'--{role}-col' for role in missing)} to name yours)"
         )
+    if "label" in required:
+        check_labels(frame[label_column], source=str(path))
     if image_column in frame.columns:
         resolved = [_resolve(value, path.parent) for value in frame[image_column]]
         frame[image_column] = pd.Series(resolved, index=frame.index, dtype=object)

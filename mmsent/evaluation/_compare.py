@@ -2,19 +2,45 @@
 
 import time
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 
 from .._classifier import MultimodalSentimentClassifier
+from .._validation import check_known_labels
 
 __all__ = ["compare_fusions", "format_table", "prediction_scores"]
 
 DEFAULT_FUSIONS = ("text", "image", "concat", "vote", "stack")
 
 
-def prediction_scores(y_true, y_pred):
+def prediction_scores(y_true, y_pred, *, classes=None):
     """Accuracy, macro-F1 and weighted-F1 of predicted labels, as a dict of floats.
+
+    True labels that share nothing with the model's labels would score 0 whatever
+    the model does (a renamed label set, ``"pos"`` for ``"positive"``): that raises.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_posts,)
+        True labels.
+    y_pred : array-like of shape (n_posts,)
+        Predicted labels.
+    classes : array-like of shape (n_classes,), default=None
+        The model's labels (``classes_``). Given, true labels outside them are
+        reported (a warning, or an error when none is known); None: an error only
+        when the true labels share none of the predicted ones.
+
+    Returns
+    -------
+    dict
+        ``{"accuracy": ..., "macro_f1": ..., "weighted_f1": ...}``.
+
+    Raises
+    ------
+    ValueError
+        When no true label is among the model's labels.
 
     Examples
     --------
@@ -22,6 +48,13 @@ def prediction_scores(y_true, y_pred):
     >>> prediction_scores(["pos", "neg", "pos", "neg"], ["pos", "neg", "neg", "neg"])["accuracy"]
     0.75
     """
+    if classes is None:  # the predicted labels are all we know of the model's
+        check_known_labels(
+            y_true, np.unique(np.asarray(y_pred)), what="the true labels", known_as="the predicted labels",
+            partial="ignore",
+        )
+    else:
+        check_known_labels(y_true, classes, what="the true labels", known_as="the model's classes")
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
@@ -69,7 +102,7 @@ def fit_and_score(template, fusion, X_train, y_train, X_test, y_test):
     done = time.perf_counter()
     row = {
         "fusion": fusion,
-        **prediction_scores(y_test, predicted),
+        **prediction_scores(y_test, predicted, classes=model.classes_),
         "fit_s": fitted - start,
         "predict_s": done - fitted,
         "text_share": model.modality_weights_["text"],

@@ -1,7 +1,7 @@
 """Fusion of the text and image branches: feature level (concat), intermediate (a shared space), decision level
 (vote, stack, gated) and multi-task."""
 
-from ._builders import FUSIONS, MISSING, make_fusion_model, modality_contributions
+from ._builders import FUSIONS, MISSING, fusion_folds, fusion_has, make_fusion_model, modality_contributions
 from ._gated import GatedFusionClassifier, confidence_features
 from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
 from ._multitask import AuxiliaryTaskScores
@@ -18,6 +18,8 @@ __all__ = [
     "ModalityVotingClassifier",
     "SharedSpaceFeatures",
     "confidence_features",
+    "fusion_folds",
+    "fusion_has",
     "make_fusion_model",
     "modality_contributions",
 ]

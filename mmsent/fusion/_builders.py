@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
 
-__all__ = ["FUSIONS", "MISSING", "make_fusion_model", "modality_contributions"]
+__all__ = ["FUSIONS", "MISSING", "fusion_folds", "fusion_has", "make_fusion_model", "modality_contributions"]
 
 # Above this density a CSR matrix (value + column index per entry) outgrows the dense one.
 _DENSER_THAN_CSR = 0.5
@@ -21,13 +21,9 @@ DECISION_LEVEL = ("vote", "stack")
 MISSING = ("impute", "renormalize")
 
 
-def _with_probabilities(classifier, cv):
-    """The classifier itself if it has ``predict_proba``, else calibrated by CV."""
-    if hasattr(classifier, "predict_proba"):
-        return clone(classifier)
-    # Platt scaling on out-of-fold decision values; replaces SVC(probability=True),
-    # which scikit-learn deprecates.
-    return CalibratedClassifierCV(clone(classifier), cv=cv, method="sigmoid")
+def _calibrated(classifier, probabilities_wanted):
+    """Whether the classifier is wrapped in ``CalibratedClassifierCV``: probabilities wanted, and it has none."""
+    return probabilities_wanted and not hasattr(classifier, "predict_proba")
 
 
 def _modality_pipeline(name, features, column, classifier):
@@ -42,16 +38,19 @@ def make_fusion_model(
     text_features,
     image_features,
     classifier,
-    text_column="text",
-    image_column="image",
-    text_weight=1.0,
-    image_weight=1.0,
-    voting="soft",
-    probability=False,
-    cv=5,
-    missing=None,
+    text_column,
+    image_column,
+    text_weight,
+    image_weight,
+    voting,
+    probability,
+    cv,
+    missing,
 ):
     """Build the unfitted scikit-learn model for one fusion strategy.
+
+    Every argument is required: the defaults live in one place,
+    :class:`~mmsent.MultimodalSentimentClassifier`, which builds its model here.
 
     Parameters
     ----------
@@ -82,7 +81,7 @@ def make_fusion_model(
         ``predict_proba``, so that the model offers probabilities.
     cv : int or cross-validation generator
         Folds for stacking and for calibration.
-    missing : {"impute", "renormalize"} or None, default=None
+    missing : {"impute", "renormalize"} or None
         Posts lacking a modality (``None``, NaN or a blank string in its column):
 
         - ``"impute"``: every modality's features are wrapped in a
@@ -112,8 +111,10 @@ def make_fusion_model(
     >>> from mmsent.fusion import make_fusion_model
     >>> from mmsent.image import make_image_features
     >>> from mmsent.text import make_text_features
-    >>> model = make_fusion_model("vote", text_features=make_text_features(),
-    ...                           image_features=make_image_features(), classifier=LinearSVC())
+    >>> model = make_fusion_model(
+    ...     "vote", text_features=make_text_features(), image_features=make_image_features(), classifier=LinearSVC(),
+    ...     text_column="text", image_column="image", text_weight=1.0, image_weight=1.0, voting="soft",
+    ...     probability=False, cv=5, missing=None)
     >>> [name for name, _ in model.estimators]
     ['text', 'image']
     """
@@ -135,8 +136,12 @@ def make_fusion_model(
         features = {"text": clone(text_features), "image": clone(image_features)}
     columns = {"text": text_column, "image": image_column}
 
-    def branch_classifier(calibrate):
-        return _with_probabilities(classifier, cv) if calibrate else clone(classifier)
+    def branch_classifier(probabilities_wanted):
+        if _calibrated(classifier, probabilities_wanted):
+            # Platt scaling on out-of-fold decision values; replaces SVC(probability=True),
+            # which scikit-learn deprecates.
+            return CalibratedClassifierCV(clone(classifier), cv=cv, method="sigmoid")
+        return clone(classifier)
 
     def decision_branch(name, branch_classifier):
         branch = _modality_pipeline(name, features[name], columns[name], branch_classifier)
@@ -167,6 +172,81 @@ def make_fusion_model(
     raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
 
 
+def fusion_has(method, fusion, *, classifier, voting, probability):
+    """Would the model :func:`make_fusion_model` builds have ``method``? Decided from the parameters alone.
+
+    As ``VotingClassifier`` decides from ``voting`` whether it has ``predict_proba``,
+    without fitting or building anything.
+
+    Parameters
+    ----------
+    method : {"predict_proba", "decision_function"}
+        The prediction method asked about.
+    fusion : str
+        One of :data:`FUSIONS`; any other value has no method (fitting will say why).
+    classifier : estimator
+        The base classifier.
+    voting : {"soft", "hard"}
+        Voting rule of ``"vote"``.
+    probability : bool
+        Whether a classifier without ``predict_proba`` is calibrated.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from sklearn.svm import LinearSVC
+    >>> from mmsent.fusion import fusion_has
+    >>> fusion_has("predict_proba", "concat", classifier=LinearSVC(), voting="soft", probability=False)
+    False
+    >>> fusion_has("predict_proba", "concat", classifier=LinearSVC(), voting="soft", probability=True)
+    True
+    """
+    if method not in ("predict_proba", "decision_function"):
+        raise ValueError(f"method must be 'predict_proba' or 'decision_function', got {method!r}")
+    if fusion == "vote":  # VotingClassifier: probabilities when soft, never a decision function
+        return method == "predict_proba" and voting == "soft"
+    if fusion == "stack":  # the logistic-regression meta-learner has both
+        return True
+    if fusion in (*MODALITIES, "concat"):  # one classifier, calibrated when asked and needed
+        if _calibrated(classifier, probability):
+            return method == "predict_proba"
+        return hasattr(classifier, method)
+    return False
+
+
+def fusion_folds(fusion, *, classifier, voting, probability):
+    """Does fitting this fusion cross-validate (stacking's out-of-fold scores, or calibration)?
+
+    Parameters
+    ----------
+    fusion : str
+        One of :data:`FUSIONS`.
+    classifier : estimator
+        The base classifier.
+    voting : {"soft", "hard"}
+        Voting rule of ``"vote"`` (soft voting calibrates a classifier without ``predict_proba``).
+    probability : bool
+        Whether a classifier without ``predict_proba`` is calibrated.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from sklearn.svm import LinearSVC
+    >>> from mmsent.fusion import fusion_folds
+    >>> [fusion_folds(f, classifier=LinearSVC(), voting="soft", probability=False) for f in ("concat", "vote", "stack")]
+    [False, True, True]
+    """
+    if fusion == "stack":
+        return True
+    return _calibrated(classifier, probability or (fusion == "vote" and voting == "soft"))
+
+
 def _stacking_contributions(model):
     """Share of the meta-learner's absolute coefficients that each modality carries."""
     meta_learner = model.final_estimator_
@@ -185,12 +265,26 @@ def _stacking_contributions(model):
     return {name: value / total for name, value in mass.items()}
 
 
-def modality_contributions(model, fusion, text_weight=1.0, image_weight=1.0):
+def modality_contributions(model, fusion, *, text_weight, image_weight):
     """Per-modality contribution of a fitted fusion model, summing to 1.
 
     ``"stack"``: the share of the meta-learner's absolute coefficients on each
     modality's out-of-fold scores (learnt). ``"vote"`` and ``"concat"``: the
     normalised weights the model was given. Unimodal models: 1 for their modality.
+
+    Parameters
+    ----------
+    model : estimator or None
+        The fitted model of :func:`make_fusion_model` (read for ``"stack"`` only).
+    fusion : str
+        Its fusion strategy.
+    text_weight, image_weight : float
+        The weights it was built with.
+
+    Returns
+    -------
+    dict
+        ``{"text": share, "image": share}``.
 
     Examples
     --------

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -271,7 +271,7 @@ def clear_embedding_cache(cache_dir=None):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-class CNNEmbedder(TransformerMixin, BaseEstimator):
+class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Images → pooled 1280-d EfficientNet-Lite0 (ImageNet) embeddings, float32, run by onnxruntime.
 
     Each image is decoded at its own resolution, scaled to 256 px on its shorter
@@ -494,10 +494,9 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
             )
         return embeddings
 
-    def get_feature_names_out(self, input_features=None):
-        """``cnn0`` … ``cnn1279``."""
-        check_is_fitted(self)
-        return np.asarray([f"cnn{i}" for i in range(EMBEDDING_SIZE)], dtype=object)
+    @property
+    def _n_features_out(self):  # read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+        return self.n_features_out_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

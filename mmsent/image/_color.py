@@ -4,7 +4,7 @@ from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
 from ._decode import as_image_batch
@@ -47,7 +47,7 @@ def rgb_to_hsv(images):
     return np.stack([hue / 6.0, saturation, value], axis=-1).astype(np.float32)
 
 
-class ColorHistogram(TransformerMixin, BaseEstimator):
+class ColorHistogram(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Joint HSV colour histogram of each image, normalised to sum to 1.
 
     Parameters
@@ -80,14 +80,38 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Check the parameters and record the number of output features."""
+        """Check the parameters and record the number of output features.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_images, height, width[, 3]) or array-like of shape (n_images,)
+            Images (ignored: nothing is learnt from them).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ColorHistogram
+        """
         if len(self.bins) != 3 or not all(isinstance(b, Integral) and b >= 1 for b in self.bins):
             raise ValueError(f"bins must be three positive integers (h, s, v), got {self.bins!r}")
         self.n_features_out_ = int(np.prod(self.bins))
         return self
 
     def transform(self, X):
-        """Return the ``(n, prod(bins))`` float32 histograms."""
+        """HSV histogram of each image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_images, height, width[, 3]) or array-like of shape (n_images,)
+            A decoded uint8 batch, or an image column (paths, bytes, PIL images,
+            arrays) decoded at ``size``.
+
+        Returns
+        -------
+        histograms : ndarray of shape (n_images, prod(bins)), float32
+            Each row sums to 1.
+        """
         check_is_fitted(self)
         images = as_image_batch(X, self.size)
         n, pixels = len(images), images.shape[1] * images.shape[2]
@@ -104,10 +128,9 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
             counts[start : start + chunk] = tally.reshape(len(part), self.n_features_out_)
         return counts / max(pixels, 1)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names ``hsv0``, ``hsv1``, ... of the output features."""
-        check_is_fitted(self)
-        return np.asarray([f"hsv{i}" for i in range(self.n_features_out_)], dtype=object)
+    @property
+    def _n_features_out(self):  # read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+        return self.n_features_out_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

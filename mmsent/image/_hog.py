@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 from joblib import effective_n_jobs
 from numpy.lib.stride_tricks import sliding_window_view
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -240,7 +240,7 @@ def hog_batch(
     return np.concatenate(chunks)
 
 
-class HOGTransformer(TransformerMixin, BaseEstimator):
+class HOGTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """HOG features of an image batch (or of a raw image column), float32.
 
     Parameters
@@ -355,10 +355,9 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
             )
         return features
 
-    def get_feature_names_out(self, input_features=None):
-        """Names ``hog0``, ``hog1``, ... of the output features."""
-        check_is_fitted(self)
-        return np.asarray([f"hog{i}" for i in range(self.n_features_out_)], dtype=object)
+    @property
+    def _n_features_out(self):  # read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+        return self.n_features_out_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
