@@ -9,7 +9,7 @@ from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
 
 __all__ = ["GatedFusionClassifier", "confidence_features"]
 
@@ -139,6 +139,10 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         Their mean per branch: how much each modality carried on average.
     n_iter_ : int
         Expectation-maximisation rounds run.
+    n_features_in_ : int
+        Columns of ``X`` in ``fit``.
+    feature_names_in_ : ndarray of str
+        Their names, when ``X`` is a frame with string column names.
 
     Examples
     --------
@@ -197,7 +201,10 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         names = [name for name, _ in self.estimators]
         if len(set(names)) != len(names):
             raise ValueError(f"estimator names must be unique, got {names}")
-        y = column_or_1d(y)
+        X, y = validate_data(self, X, y, skip_check_array=True)
+        if _num_samples(X) == 0:
+            raise ValueError("X holds 0 samples: a gated fusion needs posts to learn from")
+        y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         self.classes_, encoded = encoder.classes_, encoder.transform(y)
@@ -328,6 +335,7 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_posts,)
         """
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def __sklearn_tags__(self):

@@ -6,9 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import as_value_list, missing_mask, row_labels
+from .._validation import as_frame, as_value_list, missing_mask
 from ..fusion import CrossModalProjector
 from ..image import make_image_features
 from ..text import make_text_features
@@ -63,6 +63,10 @@ class CrossModalIndex(BaseEstimator):
     text_items_, image_items_ : ndarray of object
         The indexed cells where they are strings (texts, image paths: what a
         search result shows), None elsewhere (bytes, arrays are not kept).
+    n_features_in_ : int
+        Columns of ``X`` in ``fit``.
+    feature_names_in_ : ndarray of str
+        Their names, when ``X`` is a frame with string column names.
 
     Examples
     --------
@@ -112,12 +116,22 @@ class CrossModalIndex(BaseEstimator):
         -------
         self
         """
-        columns = {"text": _safe_indexing(X, self.text_column, axis=1),
-                   "image": _safe_indexing(X, self.image_column, axis=1)}
+        X = as_frame(X)
+        validate_data(self, X, skip_check_array=True)
+        absent = [column for column in (self.text_column, self.image_column) if column not in X.columns]
+        if absent:
+            raise ValueError(
+                f"X has no column {', '.join(map(repr, absent))}; its columns are {list(X.columns)}. "
+                "Set text_column / image_column to match your data."
+            )
+        columns = {"text": X[self.text_column], "image": X[self.image_column]}
         present = {name: ~missing_mask(column) for name, column in columns.items()}
         paired = np.flatnonzero(present["text"] & present["image"])
         if len(paired) < 2:
-            raise ValueError(f"{len(paired)} posts have both a text and an image: a shared space needs 2 or more")
+            raise ValueError(
+                f"{len(paired)} posts have both a text and an image (n_samples = {len(X)}): "
+                "a shared space needs 2 pairs or more"
+            )
         self.text_features_ = clone(make_text_features() if self.text_features is None else self.text_features)
         self.image_features_ = clone(make_image_features() if self.image_features is None else self.image_features)
         features = {
@@ -126,7 +140,7 @@ class CrossModalIndex(BaseEstimator):
         }
         self.projector_ = clone(CrossModalProjector() if self.projector is None else self.projector)
         self.projector_.fit(features["text"], features["image"])
-        labels = np.asarray(row_labels(X), dtype=object)
+        labels = X.index.to_numpy(dtype=object)
         for name, column in columns.items():
             rows = np.flatnonzero(present[name])
             # The paired rows' features are already computed; only the rows lacking the other modality are new.
@@ -198,7 +212,6 @@ class CrossModalIndex(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         return tags
