@@ -3,7 +3,7 @@
 import argparse
 
 from ._common import add_model_options, add_quiet, card_path, check_outputs, estimator, given, save
-from ._data import add_columns, manifest_columns, modalities, read_labelled
+from ._data import add_columns, add_task_columns, manifest_columns, modalities, read_labelled, task_columns
 
 
 def add_parser(subparsers):
@@ -21,6 +21,7 @@ def add_parser(subparsers):
     parser.add_argument("--test", help="labelled manifest to score the model on; the scores go into its metadata")
     add_model_options(parser)
     add_columns(parser)
+    add_task_columns(parser)
     add_quiet(parser)
     parser.set_defaults(run=run)
 
@@ -33,7 +34,9 @@ def run(args):
     if "format" in options and options["format"] not in FORMATS:  # refused now, not after the fit
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {options['format']!r}")
     columns = manifest_columns(args)
-    model = estimator(args, text_column=columns["text_column"], image_column=columns["image_column"])
+    model = estimator(
+        args, text_column=columns["text_column"], image_column=columns["image_column"], **task_columns(args)
+    )
     check_outputs(args.out, card_path(args.out), inputs=[args.data, args.test])
     needed = modalities(model)
     train = read_labelled(args.data, columns, needed)

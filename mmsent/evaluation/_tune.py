@@ -14,13 +14,16 @@ __all__ = ["default_param_grid", "tune"]
 
 
 def default_param_grid(fusion="concat"):
-    """A small search space for ``fusion``: TF-IDF n-grams and min_df, image size, C, modality weight.
+    """A small search space for ``fusion``: TF-IDF n-grams and min_df, image size, C, modality weight, and the
+    shared space's size and weight (``"intermediate"``) or the auxiliary tasks' weight (``"multitask"``).
 
     Examples
     --------
     >>> from mmsent.evaluation import default_param_grid
     >>> sorted(default_param_grid("text"))
     ['C', 'text_features__tfidf__min_df', 'text_features__tfidf__ngram_range']
+    >>> {name: values for name, values in default_param_grid("intermediate").items() if "features" not in name}
+    {'C': [0.1, 1.0], 'text_weight': [0.5, 1.0, 2.0], 'n_components': [8, 32], 'shared_weight': [0.5, 1.0]}
     """
     grid = {"C": [0.1, 1.0]}
     if fusion != "image":
@@ -28,8 +31,13 @@ def default_param_grid(fusion="concat"):
         grid["text_features__tfidf__min_df"] = [1, 2]
     if fusion != "text":
         grid["image_features__decode__size"] = [(64, 64), (96, 96)]
-    if fusion in ("concat", "vote"):
+    if fusion in ("concat", "intermediate", "vote", "multitask"):
         grid["text_weight"] = [0.5, 1.0, 2.0]
+    if fusion == "intermediate":
+        grid["n_components"] = [8, 32]
+        grid["shared_weight"] = [0.5, 1.0]
+    if fusion == "multitask":
+        grid["task_weight"] = [0.5, 1.0]
     return grid
 
 

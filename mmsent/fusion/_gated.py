@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import check_cv, cross_val_predict
-from sklearn.preprocessing import LabelEncoder
+from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d, validate_data
@@ -89,7 +89,8 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
     1. every branch's out-of-fold scores (``cross_val_predict``), turned into
        probabilities by a per-branch logistic regression (Platt scaling on
        out-of-fold scores, so no nested cross-validation);
-    2. the gate's inputs, :func:`confidence_features` of those probabilities;
+    2. the gate's inputs, :func:`confidence_features` of those probabilities,
+       standardised;
     3. the gate, fitted by expectation-maximisation as a mixture of experts
        with fixed experts: each post's responsibility of a branch is how much of
        the mixture's probability of the true label it brings; the gate (a
@@ -109,8 +110,8 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         The branches, e.g. one pipeline per modality, each reading ``X``. Each
         needs ``decision_function`` or ``predict_proba``.
     gate : classifier, default=None
-        Fitted on the confidence features with the branches as classes and
-        ``sample_weight``; None uses ``LogisticRegression(C=gate_C)``.
+        Fitted on the standardised confidence features with the branches as
+        classes and ``sample_weight``; None uses ``LogisticRegression(C=gate_C)``.
     gate_C : float, default=1.0
         Regularisation of the default gate.
     cv : int, cross-validation generator or iterable, default=5
@@ -128,6 +129,8 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         The same, by name.
     calibrators_ : list of LogisticRegression
         Per branch, scores to probabilities.
+    gate_scaler_ : StandardScaler
+        Standardises the gate's inputs.
     gate_ : classifier
         The fitted gate.
     classes_ : ndarray of shape (n_classes,)
@@ -217,7 +220,10 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         self.calibrators_ = [self._fit_calibrator(scores, encoded, name) for (name, _), scores in
                              zip(self.estimators, out_of_fold)]
         probas = [self._calibrated(k, scores) for k, scores in enumerate(out_of_fold)]
-        features = confidence_features(probas)
+        # Standardised: margins and entropies vary over a small range, which an L2-penalised gate would
+        # otherwise hardly use.
+        self.gate_scaler_ = StandardScaler().fit(confidence_features(probas))
+        features = self._gate_features(probas)
         self.gate_, self.n_iter_ = self._fit_gate(features, probas, encoded)
         self.train_weights_ = self._mixture_weights(features, probas)
         self.mean_weights_ = dict(zip(names, (float(w) for w in self.train_weights_.mean(axis=0))))
@@ -284,6 +290,9 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         present = np.column_stack([~np.isnan(p).any(axis=1) for p in probas])
         return self._masked(self.gate_.predict_proba(features), present, self.gate_)
 
+    def _gate_features(self, probas):
+        return self.gate_scaler_.transform(confidence_features(probas))
+
     def _branch_probas(self, X):
         return [
             self._calibrated(k, getattr(est, _response_method(est))(X)) for k, est in enumerate(self.estimators_)
@@ -304,7 +313,7 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         probas = self._branch_probas(X)
-        return self._mixture_weights(confidence_features(probas), probas)
+        return self._mixture_weights(self._gate_features(probas), probas)
 
     def predict_proba(self, X):
         """The gate-weighted mixture of the branches' probabilities.
@@ -320,7 +329,7 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         probas = self._branch_probas(X)
-        weights = self._mixture_weights(confidence_features(probas), probas)
+        weights = self._mixture_weights(self._gate_features(probas), probas)
         mixed = np.einsum("nm,mnk->nk", weights, np.nan_to_num(np.asarray(probas)))
         return np.where(weights.sum(axis=1, keepdims=True) > 0, mixed, self.class_prior_)
 

@@ -203,8 +203,8 @@ class AuxiliaryTaskScores(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
+        # A frame with a column of labels, not a numeric matrix: scikit-learn's checks have no such input.
+        tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
-        tags.requires_fit = True
         return tags
