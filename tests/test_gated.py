@@ -65,7 +65,8 @@ def test_gating_fuses_at_least_as_well_as_voting():
 
 def test_probabilities_are_the_weighted_mixture_of_calibrated_branches():
     X, y, _ = half_informative_images(n=200)
-    gated = GatedFusionClassifier([("text", branch("text")), ("image", branch("image"))], cv=3).fit(X, y)
+    branches = [("text", branch("text")), ("image", branch("image"))]
+    gated = GatedFusionClassifier(branches, cv=3, recalibrate=False).fit(X, y)
     branch_probas = [
         calibrator.predict_proba(est.decision_function(X).reshape(-1, 1))
         for calibrator, est in zip(gated.calibrators_, gated.estimators_)
@@ -74,6 +75,28 @@ def test_probabilities_are_the_weighted_mixture_of_calibrated_branches():
     expected = weights[:, :1] * branch_probas[0] + weights[:, 1:] * branch_probas[1]
     np.testing.assert_allclose(gated.predict_proba(X), expected)
     assert gated.predict(X).tolist() == gated.classes_[expected.argmax(axis=1)].tolist()
+    assert gated.recalibrator_ is None
+    # Recalibrated: a logistic regression on the log of that mixture, fitted on the out-of-fold mixtures.
+    recalibrated = GatedFusionClassifier(branches, cv=3).fit(X, y)
+    np.testing.assert_allclose(recalibrated.modality_weights(X), weights)
+    np.testing.assert_allclose(
+        recalibrated.predict_proba(X), recalibrated.recalibrator_.predict_proba(np.log(expected + 1e-9))
+    )
+
+
+def test_recalibration_brings_back_a_rare_class():
+    # A rare class that each branch sees only faintly: the plain mixture never picks it, recalibration does.
+    rng = np.random.default_rng(0)
+    y = rng.choice(["negative", "neutral", "positive"], 900, p=[0.45, 0.1, 0.45])
+    centre = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+    signal = np.array([centre[label] for label in y])
+    X = pd.DataFrame({"text": signal + rng.normal(0, 0.6, 900), "image": signal + rng.normal(0, 0.6, 900)})
+    branches = [("text", branch("text")), ("image", branch("image"))]
+    plain = GatedFusionClassifier(branches, cv=3, recalibrate=False).fit(X, y).predict(X)
+    recalibrated = GatedFusionClassifier(branches, cv=3).fit(X, y).predict(X)
+    recall = {name: (predicted[y == "neutral"] == "neutral").mean() for name, predicted in
+              (("plain", plain), ("recalibrated", recalibrated))}
+    assert recall["recalibrated"] > recall["plain"] + 0.1, recall
 
 
 def test_expectation_maximisation_improves_on_equal_weights():
@@ -98,7 +121,8 @@ def test_an_absent_modality_gets_no_weight():
     weights = gated.modality_weights(X)
     np.testing.assert_allclose(weights[::4], [[1.0, 0.0]] * len(weights[::4]))
     text_alone = gated.calibrators_[0].predict_proba(gated.estimators_[0].decision_function(X).reshape(-1, 1))
-    np.testing.assert_allclose(gated.predict_proba(X)[::4], text_alone[::4])
+    recalibrated = gated.recalibrator_.predict_proba(np.log(text_alone[::4] + 1e-9))
+    np.testing.assert_allclose(gated.predict_proba(X)[::4], recalibrated)
     nothing = pd.DataFrame({"text": [np.nan], "image": [np.nan]})
     np.testing.assert_allclose(gated.predict_proba(nothing), [gated.class_prior_])
 

@@ -150,3 +150,12 @@ def test_projector_parameters_are_reachable_for_grid_search():
     assert features.projector.get_params()["n_components"] == 3
     X, _ = sarcasm_posts(n=50)
     assert features.fit(X).projector_.model_.__class__ is PLSCanonical
+
+
+def test_each_view_keeps_at_most_a_tenth_of_the_pairs_dimensions():
+    # On as many dimensions as pairs, CCA correlates anything perfectly: the space would mean nothing.
+    rng = np.random.default_rng(0)
+    noise_text, noise_image = rng.normal(size=(60, 80)), rng.normal(size=(60, 70))
+    projector = CrossModalProjector(n_components=3, svd_components=128).fit(noise_text, noise_image)
+    assert projector.text_reducer_.svd_.n_components == 6 and projector.image_reducer_.svd_.n_components == 6
+    assert projector.correlations_.max() < 0.7

@@ -96,13 +96,17 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
        the mixture's probability of the true label it brings; the gate (a
        multinomial logistic regression over the branches) is refitted on those
        soft targets until the mixture's log-likelihood stops improving;
-    4. every branch refitted on all posts.
+    4. with ``recalibrate``, a multinomial logistic regression on the log of the
+       mixture's out-of-fold probabilities (a scale and a bias per class): a
+       mixture of probabilities under-predicts a rare class that no branch is
+       sure of on its own, as a stacking meta-learner would not;
+    5. every branch refitted on all posts.
 
     ``predict_proba`` is the gate-weighted mixture of the branches' calibrated
-    probabilities. A branch abstaining on a post (a :class:`ModalityClassifier`
-    on a post without its modality: NaN scores) gets weight 0 there, and the
-    others are renormalised; a post with no branch present gets the training
-    class frequencies.
+    probabilities (recalibrated with ``recalibrate``). A branch abstaining on a
+    post (a :class:`ModalityClassifier` on a post without its modality: NaN
+    scores) gets weight 0 there, and the others are renormalised; a post with no
+    branch present gets the training class frequencies.
 
     Parameters
     ----------
@@ -120,6 +124,8 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         Expectation-maximisation rounds of the gate.
     tol : float, default=1e-4
         Stop when the mean log-likelihood improves by less than this.
+    recalibrate : bool, default=True
+        Recalibrate the mixture's probabilities (step 4).
 
     Attributes
     ----------
@@ -133,6 +139,8 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         Standardises the gate's inputs.
     gate_ : classifier
         The fitted gate.
+    recalibrator_ : LogisticRegression or None
+        Log-mixture to probabilities (None without ``recalibrate``).
     classes_ : ndarray of shape (n_classes,)
     class_prior_ : ndarray of shape (n_classes,)
         Class frequencies in ``fit``: the answer for posts no branch can read.
@@ -174,15 +182,17 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         "cv": ["cv_object"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "recalibrate": ["boolean"],
     }
 
-    def __init__(self, estimators, *, gate=None, gate_C=1.0, cv=5, max_iter=50, tol=1e-4):
+    def __init__(self, estimators, *, gate=None, gate_C=1.0, cv=5, max_iter=50, tol=1e-4, recalibrate=True):
         self.estimators = estimators
         self.gate = gate
         self.gate_C = gate_C
         self.cv = cv
         self.max_iter = max_iter
         self.tol = tol
+        self.recalibrate = recalibrate
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
@@ -226,6 +236,10 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         features = self._gate_features(probas)
         self.gate_, self.n_iter_ = self._fit_gate(features, probas, encoded)
         self.train_weights_ = self._mixture_weights(features, probas)
+        self.recalibrator_ = None
+        if self.recalibrate:
+            mixed, usable = self._mixture(self.train_weights_, probas)
+            self.recalibrator_ = LogisticRegression(max_iter=1000).fit(np.log(mixed[usable] + _EPS), encoded[usable])
         self.mean_weights_ = dict(zip(names, (float(w) for w in self.train_weights_.mean(axis=0))))
         self.estimators_ = [clone(est).fit(X, encoded) for _, est in self.estimators]
         self.named_estimators_ = dict(zip(names, self.estimators_))
@@ -316,7 +330,7 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         return self._mixture_weights(self._gate_features(probas), probas)
 
     def predict_proba(self, X):
-        """The gate-weighted mixture of the branches' probabilities.
+        """The gate-weighted mixture of the branches' probabilities (recalibrated with ``recalibrate``).
 
         Parameters
         ----------
@@ -329,9 +343,16 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         probas = self._branch_probas(X)
-        weights = self._mixture_weights(self._gate_features(probas), probas)
-        mixed = np.einsum("nm,mnk->nk", weights, np.nan_to_num(np.asarray(probas)))
-        return np.where(weights.sum(axis=1, keepdims=True) > 0, mixed, self.class_prior_)
+        mixed, usable = self._mixture(self._mixture_weights(self._gate_features(probas), probas), probas)
+        if self.recalibrator_ is not None and usable.any():
+            mixed[usable] = self.recalibrator_.predict_proba(np.log(mixed[usable] + _EPS))
+        mixed[~usable] = self.class_prior_
+        return mixed
+
+    @staticmethod
+    def _mixture(weights, probas):
+        """The weighted mixture of the branches' probabilities, and which posts have a branch present."""
+        return np.einsum("nm,mnk->nk", weights, np.nan_to_num(np.asarray(probas))), weights.sum(axis=1) > 0
 
     def predict(self, X):
         """The most probable class of each post.

@@ -17,6 +17,7 @@ __all__ = ["METHODS", "CrossModalProjector", "SharedSpaceFeatures"]
 
 _MODELS = {"cca": CCA, "pls": PLSCanonical}
 METHODS = (*_MODELS, "none")
+_PAIRS_PER_DIMENSION = 10
 
 
 class _Reducer(TransformerMixin, BaseEstimator):
@@ -78,7 +79,9 @@ class CrossModalProjector(TransformerMixin, BaseEstimator):
         width; a narrower block (e.g. a one-column feature) lowers it, see
         ``n_components_``.
     svd_components : int, default=128
-        Width of each block after ``TruncatedSVD``; a block this narrow or
+        Width of each block after ``TruncatedSVD``, at most a tenth of the
+        number of pairs (CCA on about as many dimensions as pairs finds
+        perfect correlations that mean nothing); a block this narrow or
         narrower is used as it is.
     max_iter : int, default=500
         Iterations of the CCA / PLS power method per component.
@@ -151,7 +154,10 @@ class CrossModalProjector(TransformerMixin, BaseEstimator):
                 "fit(X, Y) takes the text features as X and the image features of the same posts as Y"
             )
         X, Y = self._check_views(X, Y, reset=True)
-        width = self.n_components if self.method == "none" else self.svd_components
+        # CCA (and PLS) on about as many dimensions as pairs find perfect correlations that mean nothing: each
+        # view keeps at most a tenth of the pairs' number of dimensions.
+        width = min(self.n_components if self.method == "none" else self.svd_components,
+                    max(1, X.shape[0] // _PAIRS_PER_DIMENSION))
         self.text_reducer_ = _Reducer(width, self.random_state)
         self.image_reducer_ = _Reducer(width, self.random_state)
         text = self.text_reducer_.fit_transform(X)
