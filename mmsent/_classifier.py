@@ -13,7 +13,16 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._validation import BadRowsError, as_frame, check_known_labels, check_labels, describe_rows, missing_mask
-from .fusion import FUSIONS, fusion_folds, fusion_has, make_fusion_model, modality_contributions
+from .fusion import (
+    DECISION_LEVEL,
+    FEATURE_LEVEL,
+    FUSIONS,
+    fusion_folds,
+    fusion_has,
+    make_fusion_model,
+    modality_contributions,
+)
+from .fusion._projection import METHODS as PROJECTIONS
 from .image import make_image_features
 from .text import make_text_features
 
@@ -58,13 +67,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     (``features="pretrained"``) text goes through jieba + TF-IDF beside
     sentiment-lexicon scores, images through a pretrained CNN (EfficientNet-Lite0
     embeddings); ``features="handcrafted"`` uses TF-IDF alone and HOG + an HSV
-    colour histogram. The two are fused at the feature level (``"concat"``) or at
-    the decision level (``"vote"``, ``"stack"``) into a linear SVM by default. The
-    fitted model is the plain scikit-learn object in ``model_``.
+    colour histogram. The two are fused at the feature level (``"concat"``), in a
+    shared space (``"intermediate"``), at the decision level (``"vote"``,
+    ``"stack"``, and ``"gated"`` with per-post weights) or beside each modality's
+    own sentiment (``"multitask"``), into a linear SVM by default. The fitted model
+    is the plain scikit-learn object in ``model_``.
 
     Parameters
     ----------
-    fusion : {"concat", "vote", "stack", "text", "image"}, default="concat"
+    fusion : {"concat", "intermediate", "vote", "stack", "gated", "multitask", "text", "image"}, default="concat"
         How the modalities are combined; ``"text"`` and ``"image"`` use one modality
         only (ablation baselines). See :func:`mmsent.fusion.make_fusion_model`.
     features : {"pretrained", "handcrafted"}, default="pretrained"
@@ -99,14 +110,17 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     class_weight : dict, "balanced" or None, default=None
         SVM class weights; "balanced" helps with a rare neutral class.
     text_weight, image_weight : float, default=1.0
-        Modality weights for ``"concat"`` (feature scaling) and ``"vote"``.
+        Modality weights: feature scaling of the raw blocks for ``"concat"``,
+        ``"intermediate"`` and ``"multitask"`` (0 for both: the shared space
+        alone), voting weights for ``"vote"``.
     voting : {"soft", "hard"}, default="soft"
         ``"soft"`` averages calibrated probabilities, ``"hard"`` counts labels.
     probability : bool, default=False
         Calibrate the classifier with ``CalibratedClassifierCV`` so that
         ``predict_proba`` is available for every fusion.
     cv : int or cross-validation generator, default=5
-        Folds for stacking's out-of-fold scores and for calibration.
+        Folds for the out-of-fold scores of stacking, gating and the auxiliary
+        tasks, and for calibration.
     n_jobs : int, default=None
         Parallelism of the default featurizers: tokenizer worker processes for
         large text batches, image decoding and HOG threads (``-1``: all cores).
@@ -129,14 +143,30 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
           in ``fit`` (the mean image-feature row of the posts that had an image;
           the empty document for text) plus a "missing" flag column, so the
           classifier can learn what a missing image means.
-        - ``"renormalize"`` (``"vote"``, ``"stack"``): the missing modality abstains.
-          Each branch is fitted on the posts that have its modality; voting
-          averages the modalities present with renormalised weights; stacking's
-          meta-learner sees the abstaining branch's mean score and a flag. A post
-          with neither modality gets the training class frequencies (vote).
+        - ``"renormalize"`` (``"vote"``, ``"stack"``, ``"gated"``): the missing
+          modality abstains. Each branch is fitted on the posts that have its
+          modality; voting averages the modalities present with renormalised
+          weights; stacking's meta-learner sees the abstaining branch's mean score
+          and a flag; the gate gives it weight 0. A post with neither modality
+          gets the training class frequencies (vote, gated).
         - ``"error"``: refuse, naming every row that lacks a modality.
-        - ``"auto"``: ``"renormalize"`` for ``"vote"`` / ``"stack"``, ``"impute"``
-          otherwise.
+        - ``"auto"``: ``"renormalize"`` for ``"vote"`` / ``"stack"`` /
+          ``"gated"``, ``"impute"`` otherwise.
+    projection : {"cca", "pls", "none"}, default="cca"
+        The shared space of ``"intermediate"``: CCA, PLS, or the unaligned
+        baseline (see :class:`~mmsent.fusion.CrossModalProjector`).
+    n_components : int, default=16
+        Dimensions of that space.
+    shared_weight : float, default=1.0
+        Weight of the shared-space block (projections and their interactions)
+        beside the raw blocks, for ``"intermediate"``.
+    text_label_column, image_label_column : str, int or None, default=None
+        Columns of ``X`` holding each modality's own label (e.g. the sentiment
+        of the image alone), for ``"multitask"``, which needs at least one of
+        them in ``fit`` (not to predict). A missing cell means "not labelled".
+    task_weight : float, default=1.0
+        Weight of the auxiliary tasks' scores beside the raw blocks, for
+        ``"multitask"``.
 
     Attributes
     ----------
@@ -147,8 +177,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     modality_weights_ : dict
         Contribution of each modality, summing to 1: learnt by the stacking
-        meta-learner (share of its absolute coefficients), otherwise the
-        normalised weights given.
+        meta-learner (share of its absolute coefficients), the mean of the
+        gate's per-post weights for ``"gated"`` (per post:
+        :meth:`modality_weights`), otherwise the normalised weights given.
     n_samples_fit_ : int
         Number of posts seen in ``fit``.
     n_features_in_ : int
@@ -189,6 +220,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "missing": [StrOptions({"auto", "impute", "renormalize", "error"})],
+        "projection": [StrOptions(set(PROJECTIONS))],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "shared_weight": [Interval(Real, 0, None, closed="left")],
+        "text_label_column": [str, Integral, None],
+        "image_label_column": [str, Integral, None],
+        "task_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -211,6 +248,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         n_jobs=None,
         verbose=0,
         missing="auto",
+        projection="cca",
+        n_components=16,
+        shared_weight=1.0,
+        text_label_column=None,
+        image_label_column=None,
+        task_weight=1.0,
     ):
         self.fusion = fusion
         self.features = features
@@ -229,6 +272,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.missing = missing
+        self.projection = projection
+        self.n_components = n_components
+        self.shared_weight = shared_weight
+        self.text_label_column = text_label_column
+        self.image_label_column = image_label_column
+        self.task_weight = task_weight
 
     def __setstate__(self, state):
         # A model saved before ``features`` existed was built from the handcrafted set.
@@ -253,8 +302,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         elif pretrained:
             image = make_image_features(**options, cnn=True, handcrafted=False)
         else:
-            # concat joins the image block to sparse TF-IDF: sparse from the start is the cheap way there
-            image = make_image_features(**options, sparse_output=self.fusion == "concat")
+            # these join the image block to sparse TF-IDF: sparse from the start is the cheap way there
+            image = make_image_features(**options, sparse_output=self.fusion in FEATURE_LEVEL)
         return text, image
 
     def _build_model(self):
@@ -272,12 +321,18 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             probability=self.probability,
             cv=self.cv,
             missing=self._missing_strategy(),
+            projection=self.projection,
+            n_components=self.n_components,
+            shared_weight=self.shared_weight,
+            text_label_column=self.text_label_column,
+            image_label_column=self.image_label_column,
+            task_weight=self.task_weight,
         )
 
     def _missing_strategy(self):
         """The fusion builder's ``missing``: None when missing posts are refused up front."""
         if self.missing == "auto":
-            return "renormalize" if self.fusion in ("vote", "stack") else "impute"
+            return "renormalize" if self.fusion in DECISION_LEVEL else "impute"
         return None if self.missing == "error" else self.missing
 
     def required_columns(self):
@@ -346,9 +401,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if counts.min() >= n_folds:
             return
         scarce = ", ".join(f"{label!r} has {count}" for label, count in zip(classes, counts) if count < n_folds)
-        uses = (
-            "stacking's out-of-fold scores" if self.fusion == "stack"
-            else "calibrating the classifier's probabilities (probability=True or soft voting)"
+        uses = {"stack": "stacking's out-of-fold scores", "gated": "the gate's out-of-fold confidences"}.get(
+            self.fusion, "calibrating the classifier's probabilities (probability=True or soft voting)"
         )
         advice = (
             f"lower cv (cv={counts.min()} is the most these labels allow)" if counts.min() >= 2
@@ -359,6 +413,27 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             f"each class, but class {scarce} post(s). Either {advice}, or use a fusion that needs no folds "
             "(fusion='concat', 'text' or 'image' with probability=False)."
         )
+
+    def _check_task_columns(self, X):
+        """``"multitask"``: refuse, before any featurizing, a model or a frame without per-modality labels."""
+        if self.fusion != "multitask":
+            return
+        given = {"text_label_column": self.text_label_column, "image_label_column": self.image_label_column}
+        hint = (
+            "MVSA's original layout has text_label / image_label; the demo's sticker_sentiment is an image label"
+        )
+        if all(column is None for column in given.values()):
+            raise ValueError(
+                "fusion='multitask' learns each modality's own sentiment beside the post's and needs per-modality "
+                f"labels: set text_label_column and/or image_label_column to the columns holding them ({hint})"
+            )
+        absent = {name: column for name, column in given.items() if column is not None and column not in X.columns}
+        if absent:
+            named = ", ".join(f"{name}={column!r}" for name, column in absent.items())
+            raise ValueError(
+                f"fusion='multitask' reads per-modality labels from {named}, but X has no such column; its columns "
+                f"are {list(X.columns)} ({hint}). Without per-modality labels, use another fusion."
+            )
 
     # -- fitting --------------------------------------------------------------------
 
@@ -405,6 +480,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
         self._check_folds(y)
+        self._check_task_columns(X)
         model = self._build_model()
         model.fit(X, y)
         self.model_ = model
@@ -470,6 +546,40 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self.model_.decision_function(self._check_frame(X))
+
+    @available_if(lambda self: self.fusion == "gated")
+    def modality_weights(self, X):
+        """The gate's weight of each modality, post by post (``fusion="gated"``).
+
+        A post whose image says little leans on its text, and vice versa;
+        ``modality_weights_`` holds their mean over the training posts.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        weights : DataFrame of shape (n_posts, 2)
+            Columns ``text`` and ``image``, summing to 1 per post (0 and 1 for a
+            post lacking a modality; 0 for a post lacking both), indexed as ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from mmsent import MultimodalSentimentClassifier
+        >>> bright, dark = np.full((32, 32, 3), 230, np.uint8), np.full((32, 32, 3), 20, np.uint8)
+        >>> X = pd.DataFrame({"text": ["很好 great", "太差了 awful", "好 love it", "差 hate it"] * 5,
+        ...                   "image": [bright, dark, bright, dark] * 5})
+        >>> clf = MultimodalSentimentClassifier(fusion="gated", cv=2).fit(X, ["positive", "negative"] * 10)
+        >>> weights = clf.modality_weights(pd.DataFrame({"text": ["很好", "差"], "image": [bright, None]}))
+        >>> weights.columns.tolist(), weights["image"].iloc[1]
+        (['text', 'image'], np.float64(0.0))
+        """
+        check_is_fitted(self)
+        X = self._check_frame(X)
+        return pd.DataFrame(self.model_.modality_weights(X), index=X.index, columns=["text", "image"])
 
     def predict_robust(self, X, *, on_error="skip", method="predict"):
         """Predict a batch in which some posts may be unusable, without losing the others.

@@ -19,7 +19,14 @@ from sklearn.utils import estimator_html_repr
 from sklearn.utils._param_validation import InvalidParameterError
 
 from mmsent import MultimodalSentimentClassifier
-from mmsent.fusion import FUSIONS, ModalityVotingClassifier, fusion_folds, fusion_has, make_fusion_model
+from mmsent.fusion import (
+    DECISION_LEVEL,
+    FUSIONS,
+    ModalityVotingClassifier,
+    fusion_folds,
+    fusion_has,
+    make_fusion_model,
+)
 from mmsent.image import ImageDecodeError, make_image_features
 from mmsent.text import make_text_features
 
@@ -128,21 +135,23 @@ CLASSIFIERS = [LinearSVC(), SVC(), SVC(probability=True), LogisticRegression(), 
 def test_method_availability_from_the_parameters_matches_the_built_model(
     fusion, classifier, voting, probability, missing
 ):
-    if missing == "renormalize" and fusion not in ("vote", "stack"):
+    if missing == "renormalize" and fusion not in DECISION_LEVEL:
         missing = "impute"
     model = make_fusion_model(
         fusion, text_features=FunctionTransformer(), image_features=FunctionTransformer(), classifier=classifier,
         text_column="text", image_column="image", text_weight=1.0, image_weight=1.0, voting=voting,
-        probability=probability, cv=3, missing=missing,
+        probability=probability, cv=3, missing=missing, projection="cca", n_components=2, shared_weight=1.0,
+        text_label_column="text_label", image_label_column=None, task_weight=1.0,
     )
     clf = MultimodalSentimentClassifier(fusion, classifier=classifier, voting=voting, probability=probability)
     for method in ("predict_proba", "decision_function"):
         options = {"classifier": classifier, "voting": voting, "probability": probability}
         assert fusion_has(method, fusion, **options) is hasattr(model, method), (method, model)
         assert hasattr(clf, method) is hasattr(model, method)
-    # Folds are announced exactly where a model cross-validates: stacking, or a calibrated classifier.
+    # Folds of the posts' labels are announced exactly where a model cross-validates them: stacking, gating,
+    # or a calibrated classifier (multitask's folds split its auxiliary labels).
     calibrated = "CalibratedClassifierCV" in repr(model)
-    assert fusion_folds(fusion, **options) is (fusion == "stack" or calibrated)
+    assert fusion_folds(fusion, **options) is (fusion in ("stack", "gated") or calibrated)
 
 
 def test_fitted_methods_match_the_fitted_model(posts):

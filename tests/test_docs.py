@@ -61,7 +61,7 @@ LAYERS = [
     {"__init__", "_validation", "_files", "_lazy", "_packages", "_progress"},
     {"text", "image"},
     {"fusion"},
-    {"_classifier"},
+    {"_classifier", "retrieval"},
     {"evaluation", "datasets", "scale", "_persistence", "_card"},
     {"cli", "__main__"},
 ]

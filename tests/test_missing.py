@@ -162,7 +162,8 @@ def test_renormalize_needs_decision_level_fusion(posts):
         make_fusion_model(
             "vote", text_features=None, image_features=None, classifier=LogisticRegression(), text_column="text",
             image_column="image", text_weight=1.0, image_weight=1.0, voting="soft", probability=False, cv=3,
-            missing="drop",
+            missing="drop", projection="cca", n_components=2, shared_weight=1.0, text_label_column=None,
+            image_label_column=None, task_weight=1.0,
         )
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``mmsent train | predict | evaluate | tune | info | demo | export-cnn``.
+"""Command line: ``mmsent train | predict | evaluate | tune | retrieve | info | demo | export-cnn``.
 
 One module per command, each with its ``add_parser(subparsers)`` and its ``run(args)``. Building
 the parser imports nothing heavy: each ``run`` imports what its command uses, so ``mmsent --help``
@@ -13,11 +13,11 @@ import warnings
 
 from .. import __version__
 from ..scale._dask import PartitionLostError
-from . import _demo, _evaluate, _export_cnn, _info, _predict, _train, _tune
+from . import _demo, _evaluate, _export_cnn, _info, _predict, _retrieve, _train, _tune
 
 __all__ = ["main"]
 
-_COMMANDS = (_train, _predict, _evaluate, _tune, _info, _demo, _export_cnn)
+_COMMANDS = (_train, _predict, _evaluate, _tune, _retrieve, _info, _demo, _export_cnn)
 
 
 def _parser():

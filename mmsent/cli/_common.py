@@ -72,7 +72,8 @@ def add_model_options(parser, fusion=True):
             "--fusion",
             metavar="NAME",
             default=argparse.SUPPRESS,
-            help="concat (feature level), vote or stack (decision level), text or image (one modality only)",
+            help="concat (feature level), intermediate (a shared CCA space), vote, stack or gated (decision "
+            "level), multitask (needs --text-label-col / --image-label-col), text or image (one modality only)",
         )
     group.add_argument("--features", metavar="SET", default=argparse.SUPPRESS, help=FEATURES_HELP)
     group.add_argument(

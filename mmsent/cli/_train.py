@@ -14,7 +14,16 @@ from ._common import (
     save,
     verbose,
 )
-from ._data import add_columns, describe, describe_counts, manifest_columns, modalities, read_labelled
+from ._data import (
+    add_columns,
+    add_task_columns,
+    describe,
+    describe_counts,
+    manifest_columns,
+    modalities,
+    read_labelled,
+    task_columns,
+)
 
 # Options of the in-memory classifier that an SGD-trained linear model has no use for.
 _IN_MEMORY_ONLY = {"classifier": "--classifier", "C": "--C", "class_weight": "--class-weight"}
@@ -37,6 +46,7 @@ def add_parser(subparsers):
     parser.add_argument("--test", help="labelled manifest to score the model on; the scores go into its metadata")
     add_model_options(parser)
     add_columns(parser)
+    add_task_columns(parser)
     group = parser.add_argument_group(
         "out of core", "train chunk by chunk: memory holds one chunk, however many posts DATA has"
     )
@@ -68,7 +78,9 @@ def run(args):
     from ..evaluation import prediction_scores
 
     columns = manifest_columns(args)
-    model = estimator(args, text_column=columns["text_column"], image_column=columns["image_column"])
+    model = estimator(
+        args, text_column=columns["text_column"], image_column=columns["image_column"], **task_columns(args)
+    )
     check_outputs(args.out, card_path(args.out), inputs=[args.data, args.test])
     needed = modalities(model)
     train = read_labelled(args.data, columns, needed)

@@ -4,7 +4,7 @@ import argparse
 import ast
 
 from ._common import add_dask, add_model_options, card_path, check_outputs, dask_jobs, defaults, estimator, given, save
-from ._data import add_sources, load_sources, modalities, source_columns
+from ._data import add_sources, load_sources, modalities, source_columns, task_columns
 
 
 def _parse_param(text):
@@ -62,7 +62,9 @@ def run(args):
     options = given(args, cv="cv", search="search", scoring="scoring", random_state="seed")
     settings = {**defaults(tune), **options}
     columns = source_columns(args)
-    template = estimator(args, text_column=columns["text_column"], image_column=columns["image_column"])
+    template = estimator(
+        args, text_column=columns["text_column"], image_column=columns["image_column"], **task_columns(args)
+    )
     check_outputs(args.out, card_path(args.out), inputs=[args.train, args.mvsa, args.dev])
     train, dev = load_sources(args, columns, modalities(template), args.dev)
     with dask_jobs(args) as n_jobs:

@@ -159,7 +159,9 @@ def ablation_report(
         Folds of the stratified K-fold, when there is no test split.
     n_repeats : int, default=1
         Repeats of the K-fold, each with other folds.
-    fusions : sequence of str, default=("text", "image", "concat", "vote", "stack")
+    fusions : sequence of str, default=DEFAULT_FUSIONS
+        Every fusion but ``"multitask"`` (add it with an ``estimator`` naming the
+        per-modality label columns).
     estimator : MultimodalSentimentClassifier, default=None
         Template whose parameters every run shares (its ``fusion`` is replaced).
     random_state : int, default=0

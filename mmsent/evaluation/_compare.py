@@ -12,7 +12,9 @@ from .._validation import check_known_labels
 
 __all__ = ["compare_fusions", "format_table", "prediction_scores"]
 
-DEFAULT_FUSIONS = ("text", "image", "concat", "vote", "stack")
+# Every fusion that needs nothing but posts and labels; "multitask" also needs per-modality labels (add it to
+# ``fusions`` with an estimator that names their columns).
+DEFAULT_FUSIONS = ("text", "image", "concat", "intermediate", "vote", "stack", "gated")
 
 
 def prediction_scores(y_true, y_pred, *, classes=None):
@@ -71,8 +73,10 @@ def compare_fusions(
     ----------
     X_train, y_train, X_test, y_test : DataFrame, array-like
         A train / test split of posts and labels.
-    fusions : sequence of str, default=("text", "image", "concat", "vote", "stack")
-        Strategies to compare; the unimodal ones are the ablation baselines.
+    fusions : sequence of str, default=DEFAULT_FUSIONS
+        Strategies to compare; the unimodal ones are the ablation baselines. The
+        default is every fusion but ``"multitask"``, which needs an ``estimator``
+        naming the per-modality label columns.
     features : sequence of str, default=None
         Feature sets to compare side by side (values of the classifier's
         ``features``, e.g. ``("handcrafted", "pretrained")``): every fusion is

@@ -14,11 +14,13 @@ __all__ = ["default_param_grid", "tune"]
 
 
 def default_param_grid(fusion="concat", features="pretrained"):
-    """A small search space for ``fusion`` and ``features``: TF-IDF n-grams and min_df, image size, C, modality weight.
+    """A small search space for ``fusion`` and ``features``.
 
-    The names follow the featurizers of that feature set: the pretrained text branch is a union
-    whose ``tfidf`` pipeline holds the vectorizer (``text_features__tfidf__tfidf__...``); its
-    image branch (CNN embeddings) has no size to tune.
+    TF-IDF n-grams and min_df, image size, C, modality weight, and the shared space's size and
+    weight (``"intermediate"``) or the auxiliary tasks' weight (``"multitask"``). The names follow
+    the featurizers of that feature set: the pretrained text branch is a union whose ``tfidf``
+    pipeline holds the vectorizer (``text_features__tfidf__tfidf__...``); its image branch (CNN
+    embeddings) has no size to tune.
 
     Examples
     --------
@@ -27,6 +29,8 @@ def default_param_grid(fusion="concat", features="pretrained"):
     ['C', 'text_features__tfidf__min_df', 'text_features__tfidf__ngram_range']
     >>> sorted(default_param_grid("image"))
     ['C']
+    >>> {name: values for name, values in default_param_grid("intermediate").items() if "features" not in name}
+    {'C': [0.1, 1.0], 'text_weight': [0.5, 1.0, 2.0], 'n_components': [8, 32], 'shared_weight': [0.5, 1.0]}
     """
     grid = {"C": [0.1, 1.0]}
     if fusion != "image":
@@ -35,8 +39,13 @@ def default_param_grid(fusion="concat", features="pretrained"):
         grid[f"{tfidf}__min_df"] = [1, 2]
     if fusion != "text" and features == "handcrafted":
         grid["image_features__decode__size"] = [(64, 64), (96, 96)]
-    if fusion in ("concat", "vote"):
+    if fusion in ("concat", "intermediate", "vote", "multitask"):
         grid["text_weight"] = [0.5, 1.0, 2.0]
+    if fusion == "intermediate":
+        grid["n_components"] = [8, 32]
+        grid["shared_weight"] = [0.5, 1.0]
+    if fusion == "multitask":
+        grid["task_weight"] = [0.5, 1.0]
     return grid
 
 
