@@ -276,7 +276,7 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         stacked = np.repeat(features[usable], n_branches, axis=0)
         targets = np.tile(np.arange(n_branches), int(usable.sum()))
         previous = -np.inf
-        for _ in range(self.max_iter):
+        for iteration in range(1, self.max_iter + 1):  # noqa: B007 (returned: the number of iterations run)
             mixed = (weights * likelihood)[usable]
             responsibility = np.where(
                 mixed.sum(axis=1, keepdims=True) > 0,
