@@ -17,7 +17,8 @@ def python_blocks(path):
     return re.findall(r"^```python\n(.*?)^```$", path.read_text(encoding="utf-8"), flags=re.S | re.M)
 
 
-@pytest.mark.parametrize("fusion", FUSIONS)
+# multitask needs per-modality label columns, which the README's example does not name (it refuses, saying so).
+@pytest.mark.parametrize("fusion", [fusion for fusion in FUSIONS if fusion != "multitask"])
 def test_the_readme_python_example_runs_for_every_fusion(fusion, tmp_path, monkeypatch):
     (code,) = python_blocks(README)
     assert 'fusion="stack"' in code
