@@ -1,12 +1,13 @@
 """Beyond memory: streaming predict at growing sizes, out-of-core training, its accuracy cost, and Dask.
 
-Writes ``benchmarks/results/scale.{json,md}`` (``make bench-scale``). The posts are built from the demo
-data (``write_demo``): each one is a demo post whose text carries its row number (so that no two texts
-are alike) and whose image is one of ``2 x chunk_size`` copies of the demo's stickers under their own
-names (so that no chunk holds an image twice). mmsent clears its token and decoded-image caches after
-each chunk: no post is served from a cache. Every run is a fresh process; memory is the growth of its
-resident set over what it was once the model was loaded, jieba's dictionary read and one post featurized
-(VmHWM, reset before the run, minus VmRSS before it).
+Writes ``benchmarks/results/scale.{json,md}`` (``make bench-scale``). The posts are the demo's train
+split (``write_demo``) repeated: each text carries its row number (so that no two texts are alike) and
+each image is a copy of the post's sticker under a name of its own, at least ``2 x chunk_size`` of them
+(so that no chunk holds a file twice). mmsent clears its token and decoded-image caches after each
+chunk: no post is served from a cache. Trained models are scored on the demo's test split. Every run is
+a fresh process; memory is the growth of its resident set over what it was once the model was loaded,
+jieba's dictionary read and one post featurized (VmHWM, reset before the run, minus VmRSS before it).
+Parts run alone keep the other parts' last results in the JSON, each run stamped with its date and load.
 
     python benchmarks/bench_scale.py                       # everything (1M posts: long on 2 cores)
     python benchmarks/bench_scale.py --sizes 10000 100000  # streaming sizes
@@ -37,23 +38,25 @@ DASK_CHUNKS = (10_000, 2_000)
 
 
 def build_data(folder, sizes):
-    """A model trained on the demo's train split, and one manifest per size; returns their paths."""
+    """A model trained on the demo's train split, and one manifest per size of that split's posts, repeated.
+
+    Row ``i`` is post ``i % n`` of the split, its text followed by `` i`` (no two texts alike) and its image a
+    copy of the post's sticker under a name of its own; there are at least ``2 x CHUNK`` copies, so a chunk
+    of rows in order never holds a file twice. The demo's test split is kept apart, to score trained models.
+    Returns the model's path, the manifests by size and the test split's manifest.
+    """
     import pandas as pd
 
     from mmsent import MultimodalSentimentClassifier, save_model
     from mmsent.datasets import read_manifest, write_demo
 
     demo = write_demo(folder / "demo", 3000)
-    train = read_manifest(demo["train"])
-    model = save_model(MultimodalSentimentClassifier().fit(train, train["label"]), folder / "model.joblib")
-    posts = pd.concat([train, read_manifest(demo["test"])], ignore_index=True)
-    stickers = sorted(set(posts["image"]))
+    posts = read_manifest(demo["train"])
+    model = save_model(MultimodalSentimentClassifier().fit(posts, posts["label"]), folder / "model.joblib")
     (folder / "images").mkdir()
-    copies = []
-    for i in range(2 * CHUNK):  # a chunk of rows in order never meets the same file twice
-        copy = folder / "images" / f"{i}.png"
-        shutil.copyfile(stickers[i % len(stickers)], copy)
-        copies.append(f"images/{i}.png")
+    n_copies = len(posts) * -(-2 * CHUNK // len(posts))  # a multiple of the posts: copy j is post j's sticker
+    for j in range(n_copies):
+        shutil.copyfile(posts["image"].iat[j % len(posts)], folder / "images" / f"{j}.png")
     manifests = {}
     for n in sorted(set(sizes)):
         path = folder / f"posts_{n}.csv"
@@ -64,7 +67,7 @@ def build_data(folder, sizes):
                 pd.DataFrame(
                     {
                         "text": [f"{text} {row}" for text, row in zip(block["text"], rows)],
-                        "image": [copies[row % len(copies)] for row in rows],
+                        "image": [f"images/{row % n_copies}.png" for row in rows],
                         "label": block["label"].to_numpy(),
                     }
                 ).to_csv(file, index=False, header=start == 0)
@@ -193,7 +196,7 @@ def run_child(*args):
 # -- accuracy: out of core vs in memory -----------------------------------------------------------
 
 
-def accuracy_rows():
+def accuracy_rows(shared):
     """5-fold CV on the deduplicated online_shopping reviews: LinearSVC on TF-IDF vs SGD on hashed n-grams."""
     import numpy as np
     import pandas as pd
@@ -202,7 +205,7 @@ def accuracy_rows():
     from mmsent import MultimodalSentimentClassifier
     from mmsent.scale import IncrementalSentimentClassifier
 
-    path = SHARED / "zh_reviews" / "online_shopping_9_cats.csv"
+    path = shared / "zh_reviews" / "online_shopping_9_cats.csv"
     if not path.is_file():
         return {"skipped": f"{path} is absent"}
     reviews = pd.read_csv(path).dropna(subset=["review"])
@@ -279,9 +282,10 @@ def render(results):
         f"Machine: {results['machine']['cpu_count']} cores, Python {results['machine']['python']}, "
         f"scikit-learn {results['machine']['scikit-learn']}. "
         "The cores were shared with other jobs: each run gives the load average (1, 5 and 15 min) before and "
-        "after it, and timings move with it. Posts: demo posts with unique texts and stickers copied under "
-        f"20,000 names (see `benchmarks/bench_scale.py`); chunks of {CHUNK:,} posts; concat fusion "
-        "(TF-IDF + HOG + colour, LinearSVC) trained on the demo's train split. Memory: peak growth of the "
+        "after it, and timings move with it. Posts: the demo's train split (2,250 posts) repeated, each text "
+        "followed by its row number and each image a copy of the post's sticker under a name of its own "
+        f"(see `benchmarks/bench_scale.py`); chunks of {CHUNK:,} posts; the predicting model: concat fusion "
+        "(TF-IDF + HOG + colour, LinearSVC) trained on that split. Memory: peak growth of the "
         "process's resident set over its size before the run (model loaded, jieba's dictionary read, one post "
         "featurized).",
         "",
@@ -313,7 +317,7 @@ def render(results):
             "",
             *table(
                 ["posts", "seconds", "posts/s", "CPU ms per post", "peak RSS growth MB",
-                 "accuracy on the demo test split", "run", "load"],
+                 "accuracy on the demo's test split", "run", "load"],
                 [[f"{run['n']:,}", f"{run['seconds']:.0f}", f"{run['posts_per_s']:.0f}",
                   f"{1000 * run['cpu_s'] / run['n']:.2f}", f"{run['peak_growth_mb']:.0f}",
                   f"{run['demo_test_accuracy']:.3f}", run["date"], run["load"]]
@@ -368,6 +372,9 @@ def main():
     parser.add_argument("--only", nargs="+", choices=["predict", "train", "accuracy", "dask"], help="parts to run")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="streaming predict sizes")
     parser.add_argument("--train-size", type=int, default=TRAIN_SIZE, help="posts of the out-of-core training run")
+    parser.add_argument(
+        "--shared", type=Path, default=SHARED, help=f"the shared data folder (default: {SHARED})"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -402,7 +409,7 @@ def main():
         if "accuracy" in parts:
             print("accuracy on online_shopping ...", file=sys.stderr, flush=True)
             before = _load()
-            accuracy = accuracy_rows()
+            accuracy = accuracy_rows(args.shared)
             results["accuracy"] = {**accuracy, "date": time.strftime("%Y-%m-%d %H:%M"), "load": f"{before} → {_load()}"}
         if "dask" in parts:
             runs = []
