@@ -16,6 +16,7 @@ SCRIPTS = {
     "cnn": "bench_cnn",
     "features": "eval_features",
     "missing_modality": "bench_missing",
+    "fusions": "bench_fusions",
 }
 
 

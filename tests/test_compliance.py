@@ -20,8 +20,8 @@ import pytest
 import scipy.sparse as sp
 from PIL import Image
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 from sklearn.compose import make_column_transformer
+from sklearn.exceptions import NotFittedError
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline

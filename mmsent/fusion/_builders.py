@@ -14,7 +14,16 @@ from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassif
 from ._multitask import AuxiliaryTaskScores
 from ._projection import CrossModalProjector, SharedSpaceFeatures
 
-__all__ = ["DECISION_LEVEL", "FEATURE_LEVEL", "FUSIONS", "MISSING", "fusion_folds", "fusion_has", "make_fusion_model", "modality_contributions"]
+__all__ = [
+    "DECISION_LEVEL",
+    "FEATURE_LEVEL",
+    "FUSIONS",
+    "MISSING",
+    "fusion_folds",
+    "fusion_has",
+    "make_fusion_model",
+    "modality_contributions",
+]
 
 # Above this density a CSR matrix (value + column index per entry) outgrows the dense one.
 _DENSER_THAN_CSR = 0.5
