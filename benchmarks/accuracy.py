@@ -42,13 +42,10 @@ MVSA_GRIDS = {
     "text": {
         "C": [0.3, 1.0, 3.0],
         "class_weight": [None, "balanced"],
-        "text_features__tfidf__ngram_range": [(1, 1), (1, 2)],
+        # The default (pretrained) text branch: a union whose tfidf pipeline holds the vectorizer.
+        "text_features__tfidf__tfidf__ngram_range": [(1, 1), (1, 2)],
     },
-    "image": {
-        "C": [0.1, 1.0],
-        "class_weight": [None, "balanced"],
-        "image_features__decode__size": [(64, 64), (96, 96)],
-    },
+    "image": {"C": [0.1, 0.3, 1.0], "class_weight": [None, "balanced"]},
     "concat": {"C": [0.3, 1.0], "class_weight": [None, "balanced"], "text_weight": [1.0, 2.0]},
     "vote": {"class_weight": [None, "balanced"], "text_weight": [1.0, 2.0]},
     "stack": {"class_weight": [None, "balanced"]},

@@ -15,7 +15,10 @@ SCRIPTS = {
     "accuracy": "accuracy",
     "cnn": "bench_cnn",
     "features": "eval_features",
+    "presets": "eval_presets",
     "missing_modality": "bench_missing",
+    "hostile": "bench_hostile",
+    "scale": "bench_scale",
     "fusions": "bench_fusions",
 }
 

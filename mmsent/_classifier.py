@@ -31,7 +31,10 @@ try:  # private scikit-learn helper for the HTML diagram; its module moved in 1.
 except ImportError:  # pragma: no cover - scikit-learn < 1.7
     from sklearn.utils._estimator_html_repr import _VisualBlock
 
-__all__ = ["MultimodalSentimentClassifier", "RowError"]
+__all__ = ["FEATURE_SETS", "MultimodalSentimentClassifier", "RowError"]
+
+# The values of MultimodalSentimentClassifier(features=...), the default first.
+FEATURE_SETS = ("pretrained", "handcrafted")
 
 RowError = namedtuple("RowError", ["row", "column", "message"])
 RowError.__doc__ = """A post that could not be used as given: its index label, the column at fault, why."""
@@ -60,27 +63,44 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     """Sentiment of posts that carry text and an image, as one scikit-learn classifier.
 
     ``X`` is a pandas DataFrame with a text column (Chinese, English or mixed) and
-    an image column (file paths, bytes, PIL images or uint8 arrays). Text goes
-    through jieba + TF-IDF, images through HOG + an HSV colour histogram, and the
-    two are fused at the feature level (``"concat"``), in a shared space
-    (``"intermediate"``), at the decision level (``"vote"``, ``"stack"``, and
-    ``"gated"`` with per-post weights) or beside each modality's own sentiment
-    (``"multitask"``), into a linear SVM by default. The fitted model is the plain
-    scikit-learn object in ``model_``.
+    an image column (file paths, bytes, PIL images or uint8 arrays). By default
+    (``features="pretrained"``) text goes through jieba + TF-IDF beside
+    sentiment-lexicon scores, images through a pretrained CNN (EfficientNet-Lite0
+    embeddings); ``features="handcrafted"`` uses TF-IDF alone and HOG + an HSV
+    colour histogram. The two are fused at the feature level (``"concat"``), in a
+    shared space (``"intermediate"``), at the decision level (``"vote"``,
+    ``"stack"``, and ``"gated"`` with per-post weights) or beside each modality's
+    own sentiment (``"multitask"``), into a linear SVM by default. The fitted model
+    is the plain scikit-learn object in ``model_``.
 
     Parameters
     ----------
     fusion : {"concat", "intermediate", "vote", "stack", "gated", "multitask", "text", "image"}, default="concat"
         How the modalities are combined; ``"text"`` and ``"image"`` use one modality
         only (ablation baselines). See :func:`mmsent.fusion.make_fusion_model`.
+    features : {"pretrained", "handcrafted"}, default="pretrained"
+        The feature set of the featurizers left as None:
+
+        - ``"pretrained"``: text as word n-gram TF-IDF beside sentiment-lexicon
+          scores (HowNet, DUTIR, VADER, emoji; :func:`mmsent.text.make_text_features`
+          with ``lexicon=True``), images as EfficientNet-Lite0 ImageNet embeddings
+          (:class:`mmsent.image.CNNEmbedder`, run by onnxruntime, built from the
+          installed weights, cached per image on disk). The more accurate set
+          (``benchmarks/results/presets.md``); the CNN embeds about 130 images/s
+          on two cores (``benchmarks/results/cnn.md``).
+        - ``"handcrafted"``: TF-IDF alone, and HOG + HSV colour histograms
+          (:func:`mmsent.image.make_image_features`): no pretrained resource,
+          and over ten times faster on images.
+
+        Featurizers passed as ``text_features`` / ``image_features`` win over it.
     text_column, image_column : str or int, default="text", "image"
         Columns of ``X`` holding each modality.
     text_features : transformer, default=None
-        Text column → features. None uses :func:`mmsent.text.make_text_features`.
-        Pass one explicitly to tune its parameters, e.g.
-        ``text_features__tfidf__ngram_range`` in ``GridSearchCV``.
+        Text column → features. None: those of ``features``. Pass one explicitly
+        (or let :func:`mmsent.evaluation.tune` do it) to tune its parameters, e.g.
+        ``text_features__tfidf__tfidf__ngram_range`` in ``GridSearchCV``.
     image_features : transformer, default=None
-        Image column → features. None uses :func:`mmsent.image.make_image_features`.
+        Image column → features. None: those of ``features``.
     classifier : {"linear_svc", "svc"} or classifier, default="linear_svc"
         ``"linear_svc"``: ``LinearSVC`` (scales to 100k posts); ``"svc"``: kernel
         ``SVC`` (RBF). Any scikit-learn classifier may be passed instead; ``C`` and
@@ -184,6 +204,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "fusion": [StrOptions(set(FUSIONS))],
+        "features": [StrOptions(set(FEATURE_SETS))],
         "text_column": [str, Integral],
         "image_column": [str, Integral],
         "text_features": [HasMethods(["fit", "transform"]), None],
@@ -211,6 +232,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self,
         fusion="concat",
         *,
+        features="pretrained",
         text_column="text",
         image_column="image",
         text_features=None,
@@ -234,6 +256,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         task_weight=1.0,
     ):
         self.fusion = fusion
+        self.features = features
         self.text_column = text_column
         self.image_column = image_column
         self.text_features = text_features
@@ -256,6 +279,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.image_label_column = image_label_column
         self.task_weight = task_weight
 
+    def __setstate__(self, state):
+        # A model saved before ``features`` existed was built from the handcrafted set.
+        super().__setstate__({"features": "handcrafted", **state})
+
     # -- building -----------------------------------------------------------------
 
     def _make_classifier(self):
@@ -266,15 +293,17 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return clone(self.classifier)
 
     def _featurizers(self):
-        """The text and image featurizers: those given, else the defaults with this model's n_jobs and verbose."""
+        """The text and image featurizers: those given, else those of ``features`` with this model's n_jobs, verbose."""
         options = {"n_jobs": self.n_jobs, "verbose": self.verbose}
-        text = make_text_features(**options) if self.text_features is None else self.text_features
-        image = (
+        pretrained = self.features == "pretrained"
+        text = make_text_features(**options, lexicon=pretrained) if self.text_features is None else self.text_features
+        if self.image_features is not None:
+            image = self.image_features
+        elif pretrained:
+            image = make_image_features(**options, cnn=True, handcrafted=False)
+        else:
             # these join the image block to sparse TF-IDF: sparse from the start is the cheap way there
-            make_image_features(**options, sparse_output=self.fusion in FEATURE_LEVEL)
-            if self.image_features is None
-            else self.image_features
-        )
+            image = make_image_features(**options, sparse_output=self.fusion in FEATURE_LEVEL)
         return text, image
 
     def _build_model(self):

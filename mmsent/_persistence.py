@@ -88,7 +88,7 @@ _MAX_HEADER_BYTES = 65_531
 
 #: Types a skops model file may hold beyond skops' own defaults (scikit-learn estimators,
 #: NumPy and SciPy containers), as ``skops.io.get_untrusted_types`` names them for fitted
-#: models of every fusion: mmsent's classes and the vectorizer's token pass-through
+#: models of every fusion (and of the out-of-core classifier): mmsent's classes and the vectorizer's token pass-through
 #: function, NumPy's ``dtype`` (stacking's imputer, missing modalities), scikit-learn's
 #: calibration internals (``probability=True``, soft voting), ``Bunch``
 #: (``named_estimators_``), CSR support vectors of a kernel SVC, and the usual CV
@@ -109,10 +109,12 @@ TRUSTED_TYPES = (
     "mmsent.image._decode.ImageDecoder",
     "mmsent.image._hog.HOGTransformer",
     "mmsent.retrieval._index.CrossModalIndex",
+    "mmsent.scale._out_of_core.IncrementalSentimentClassifier",
     "mmsent.text._features.TextCleaner",
     "mmsent.text._lexicon.LexiconFeatures",
     "mmsent.text._tokenizer.JiebaTokenizer",
     "mmsent.text._tokenizer.passthrough_tokens",
+    "mmsent.text._vectorizer.TokenTfidfVectorizer",
     "numpy.dtype",
     "scipy.sparse._csr.csr_matrix",
     "sklearn.calibration._CalibratedClassifier",

@@ -32,7 +32,6 @@ from mmsent.text import make_text_features
 
 from .conftest import synthetic_posts
 
-
 # -- behaviour on posts -------------------------------------------------------------
 
 
@@ -40,7 +39,7 @@ from .conftest import synthetic_posts
 def test_every_fusion_learns(fusion):
     X, y = synthetic_posts(n=120, seed=0)
     X_test, y_test = synthetic_posts(n=80, seed=1)
-    clf = MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion=fusion, cv=3).fit(X, y)
     assert clf.classes_.tolist() == ["negative", "positive"]
     assert clf.n_samples_fit_ == 120 and clf.n_features_in_ == 2
     assert clf.feature_names_in_.tolist() == ["text", "image"]
@@ -54,7 +53,8 @@ def test_fusion_beats_each_modality_when_they_err_independently():
     X, y = synthetic_posts(n=600, seed=2)
     X_test, y_test = synthetic_posts(n=600, seed=3)
     scores = {
-        fusion: MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y).score(X_test, y_test)
+        fusion: MultimodalSentimentClassifier(features="handcrafted",
+            fusion=fusion, cv=3).fit(X, y).score(X_test, y_test)
         for fusion in ("text", "image", "concat", "vote", "stack")
     }
     assert scores["text"] < 0.82 and scores["image"] < 0.82
@@ -66,12 +66,13 @@ def test_fitted_model_is_the_promised_sklearn_composition(posts):
     X, y = posts
     expected = {"concat": Pipeline, "vote": ModalityVotingClassifier, "stack": StackingClassifier, "text": Pipeline}
     for fusion, kind in expected.items():
-        model = MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y).model_
+        model = MultimodalSentimentClassifier(features="handcrafted", fusion=fusion, cv=3).fit(X, y).model_
         assert type(model) is kind
     assert issubclass(ModalityVotingClassifier, VotingClassifier)
-    plain = MultimodalSentimentClassifier(fusion="vote", missing="impute", cv=3).fit(X, y).model_
+    plain = MultimodalSentimentClassifier(features="handcrafted",
+        fusion="vote", missing="impute", cv=3).fit(X, y).model_
     assert type(plain) is VotingClassifier
-    concat = MultimodalSentimentClassifier(text_weight=2.0, image_weight=0.5).fit(X, y).model_
+    concat = MultimodalSentimentClassifier(features="handcrafted", text_weight=2.0, image_weight=0.5).fit(X, y).model_
     columns = concat.named_steps["features"]
     assert columns.sparse_threshold == 0.5  # sparse unless dense is smaller
     # The toy vocabulary (about 200 n-grams) beside 1893 dense image columns leaves
@@ -85,9 +86,10 @@ def test_stacking_learns_modality_weights(posts):
     X, y = posts
     # Make the image useless: the meta-learner should lean on the text.
     X = X.assign(image=[np.full((32, 32, 3), 128, np.uint8)] * len(X))
-    clf = MultimodalSentimentClassifier(fusion="stack", cv=3).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="stack", cv=3).fit(X, y)
     assert clf.modality_weights_["text"] > 0.9
-    vote = MultimodalSentimentClassifier(fusion="vote", text_weight=3, image_weight=1, cv=3).fit(X, y)
+    vote = MultimodalSentimentClassifier(features="handcrafted",
+        fusion="vote", text_weight=3, image_weight=1, cv=3).fit(X, y)
     assert vote.modality_weights_ == {"text": 0.75, "image": 0.25}
 
 
@@ -104,7 +106,7 @@ def test_stacking_learns_modality_weights(posts):
     ],
 )
 def test_methods_exist_only_where_meaningful(posts, params, has_proba, has_decision):
-    clf = MultimodalSentimentClassifier(cv=3, **params)
+    clf = MultimodalSentimentClassifier(features="handcrafted", cv=3, **params)
     assert hasattr(clf, "predict_proba") is has_proba  # known before fitting too
     assert hasattr(clf, "decision_function") is has_decision
     X, y = posts
@@ -155,7 +157,7 @@ def test_method_availability_from_the_parameters_matches_the_built_model(
 def test_fitted_methods_match_the_fitted_model(posts):
     X, y = posts
     for params in ({"fusion": "vote", "voting": "hard"}, {"fusion": "text", "classifier": KNeighborsClassifier(3)}):
-        clf = MultimodalSentimentClassifier(cv=3, **params).fit(X, y)
+        clf = MultimodalSentimentClassifier(features="handcrafted", cv=3, **params).fit(X, y)
         for method in ("predict_proba", "decision_function"):
             assert hasattr(clf, method) is hasattr(clf.model_, method)
 
@@ -179,7 +181,7 @@ def test_the_builder_restates_no_default():
      ({"fusion": "stack", "image_column": 3}, ["text", 3]), ({}, ["text", "image"])],
 )
 def test_required_columns_follow_the_parameters(params, expected):
-    assert MultimodalSentimentClassifier(**params).required_columns() == expected
+    assert MultimodalSentimentClassifier(features="handcrafted", **params).required_columns() == expected
 
 
 CALLS = []
@@ -204,15 +206,15 @@ def test_a_class_smaller_than_the_folds_is_refused_before_the_slow_work(posts, p
     y[:2] = "neutral"
     features = {"text_features": FunctionTransformer(counted), "image_features": FunctionTransformer(counted)}
     CALLS.clear()
-    clf = MultimodalSentimentClassifier(cv=5, **features, **params)
+    clf = MultimodalSentimentClassifier(features="handcrafted", cv=5, **features, **params)
     with pytest.raises(ValueError, match=r"class 'neutral' has 2 post\(s\)") as info:
         clf.fit(X, y)
     assert says in str(info.value) and "lower cv (cv=2" in str(info.value) and "fusion='concat'" in str(info.value)
     assert CALLS == []  # no featurizer ran
     clf.set_params(cv=2).fit(X, y)  # as advised
     # Fusions without folds accept the small class.
-    MultimodalSentimentClassifier(fusion="vote", voting="hard", cv=5, **features).fit(X, y)
-    MultimodalSentimentClassifier(fusion="concat", cv=5, **features).fit(X, y)
+    MultimodalSentimentClassifier(features="handcrafted", fusion="vote", voting="hard", cv=5, **features).fit(X, y)
+    MultimodalSentimentClassifier(features="handcrafted", fusion="concat", cv=5, **features).fit(X, y)
 
 
 def test_a_class_of_one_post_cannot_be_split(posts):
@@ -220,22 +222,24 @@ def test_a_class_of_one_post_cannot_be_split(posts):
     y = y.astype(object)
     y[0] = "neutral"
     with pytest.raises(ValueError, match="one post cannot be split into folds"):
-        MultimodalSentimentClassifier(fusion="stack", cv=3).fit(X, y)
+        MultimodalSentimentClassifier(features="handcrafted", fusion="stack", cv=3).fit(X, y)
 
 
 def test_three_classes_and_integer_labels(posts):
     X, y = posts
     y3 = np.where(np.arange(len(y)) % 5 == 0, "neutral", y)
-    clf = MultimodalSentimentClassifier(fusion="stack", cv=3, class_weight="balanced").fit(X, y3)
+    clf = MultimodalSentimentClassifier(features="handcrafted",
+        fusion="stack", cv=3, class_weight="balanced").fit(X, y3)
     assert clf.classes_.tolist() == ["negative", "neutral", "positive"]
     assert clf.decision_function(X).shape == (len(X), 3)
     y_int = (y == "positive").astype(int)
-    assert set(MultimodalSentimentClassifier().fit(X, y_int).predict(X)) <= {0, 1}
+    assert set(MultimodalSentimentClassifier(features="handcrafted").fit(X, y_int).predict(X)) <= {0, 1}
 
 
 def test_grid_search_reaches_nested_parameters(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier(text_features=make_text_features(), image_features=make_image_features())
+    clf = MultimodalSentimentClassifier(features="handcrafted",
+        text_features=make_text_features(), image_features=make_image_features())
     params = clf.get_params(deep=True)
     assert params["text_features__tfidf__ngram_range"] == (1, 2)
     assert params["image_features__decode__size"] == (64, 64)
@@ -254,23 +258,24 @@ def test_grid_search_reaches_nested_parameters(posts):
 def test_user_objects_are_not_modified(posts):
     X, y = posts
     text_features = make_text_features()
-    MultimodalSentimentClassifier(text_features=text_features).fit(X, y)
+    MultimodalSentimentClassifier(features="handcrafted", text_features=text_features).fit(X, y)
     assert not hasattr(text_features.named_steps["tfidf"], "vocabulary_")
     X_copy = X.copy()
     assert X.equals(X_copy)
 
 
 def test_html_repr_shows_one_branch_per_modality():
-    html = estimator_html_repr(MultimodalSentimentClassifier(fusion="vote"))
+    html = estimator_html_repr(MultimodalSentimentClassifier(features="handcrafted", fusion="vote"))
     for part in ("fusion=&#x27;vote&#x27;", "TfidfVectorizer", "HOGTransformer", "ColorHistogram"):
         assert part in html
-    assert "VotingClassifier" in estimator_html_repr(MultimodalSentimentClassifier(fusion="vote", missing="impute"))
+    assert "VotingClassifier" in estimator_html_repr(MultimodalSentimentClassifier(features="handcrafted",
+        fusion="vote", missing="impute"))
     assert html.count("ColumnTransformer") >= 2  # a column selector per modality branch
 
 
 def test_n_jobs_parallelises_the_default_featurizers(posts):
     X, y = posts
-    model = MultimodalSentimentClassifier(n_jobs=2).fit(X, y).model_
+    model = MultimodalSentimentClassifier(features="handcrafted", n_jobs=2).fit(X, y).model_
     params = model.get_params()
     assert params["features__text__transformer__tokenize__n_jobs"] == 2
     assert params["features__image__transformer__decode__n_jobs"] == 2
@@ -279,14 +284,14 @@ def test_n_jobs_parallelises_the_default_featurizers(posts):
 
 def test_clone_keeps_parameters_and_drops_fit(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier(fusion="vote", C=0.5).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="vote", C=0.5).fit(X, y)
     copy = clone(clf)
     assert copy.get_params()["C"] == 0.5 and not hasattr(copy, "model_")
 
 
 def test_unimodal_model_does_not_need_the_other_column(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier(fusion="text").fit(X[["text"]], y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="text").fit(X[["text"]], y)
     assert len(clf.predict(pd.DataFrame({"text": ["很好"]}))) == 1
 
 
@@ -296,9 +301,9 @@ def test_unimodal_model_does_not_need_the_other_column(posts):
 def test_missing_column_is_named(posts):
     X, y = posts
     with pytest.raises(ValueError, match=r"X has no column 'image'.*its columns are \['text'\]"):
-        MultimodalSentimentClassifier().fit(X[["text"]], y)
+        MultimodalSentimentClassifier(features="handcrafted").fit(X[["text"]], y)
     renamed = X.rename(columns={"text": "caption"})
-    clf = MultimodalSentimentClassifier(text_column="caption").fit(renamed, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", text_column="caption").fit(renamed, y)
     with pytest.raises(ValueError, match="'caption'"):
         clf.predict(X)
 
@@ -306,13 +311,13 @@ def test_missing_column_is_named(posts):
 def test_empty_frame_single_class_and_length_mismatch(posts):
     X, y = posts
     with pytest.raises(ValueError, match="empty"):
-        MultimodalSentimentClassifier().fit(X.iloc[:0], y[:0])
+        MultimodalSentimentClassifier(features="handcrafted").fit(X.iloc[:0], y[:0])
     with pytest.raises(ValueError, match="only one class"):
-        MultimodalSentimentClassifier().fit(X, ["positive"] * len(X))
+        MultimodalSentimentClassifier(features="handcrafted").fit(X, ["positive"] * len(X))
     with pytest.raises(ValueError, match="rows but y has"):
-        MultimodalSentimentClassifier().fit(X, y[:-1])
+        MultimodalSentimentClassifier(features="handcrafted").fit(X, y[:-1])
     with pytest.raises(TypeError, match="DataFrame"):
-        MultimodalSentimentClassifier().fit(42, y)
+        MultimodalSentimentClassifier(features="handcrafted").fit(42, y)
 
 
 def test_bad_text_and_image_rows_are_named(posts, tmp_path):
@@ -320,24 +325,24 @@ def test_bad_text_and_image_rows_are_named(posts, tmp_path):
     bad_text = X.astype({"text": object})
     bad_text.loc[7, "text"] = 12345
     with pytest.raises(ValueError, match=r"row 7: text must be str, got int"):
-        MultimodalSentimentClassifier().fit(bad_text, y)
+        MultimodalSentimentClassifier(features="handcrafted").fit(bad_text, y)
     bad_image = X.copy()
     bad_image["image"] = bad_image["image"].astype(object)
     bad_image.at[3, "image"] = str(tmp_path / "gone.jpg")
     with pytest.raises(ImageDecodeError, match=r"row 3: file '.*gone.jpg' does not exist"):
-        MultimodalSentimentClassifier().fit(bad_image, y)
+        MultimodalSentimentClassifier(features="handcrafted").fit(bad_image, y)
 
 
 def test_missing_text_is_an_empty_post(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier().fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted").fit(X, y)
     blank = X.head(4).assign(text=[None, np.nan, "", "好"])
     assert len(clf.predict(blank)) == 4
 
 
 def test_unseen_labels_at_score_time_are_reported(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier().fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted").fit(X, y)
     y_new = y.copy().astype(object)
     y_new[:10] = "sarcastic"
     expected = np.mean(clf.predict(X) == y_new)
@@ -347,7 +352,7 @@ def test_unseen_labels_at_score_time_are_reported(posts):
 
 def test_predict_robust_options_are_validated_like_parameters(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier(fusion="vote", voting="hard", cv=3).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="vote", voting="hard", cv=3).fit(X, y)
     with pytest.raises(InvalidParameterError, match="The 'on_error' parameter of predict_robust must be a str among"):
         clf.predict_robust(X, on_error="ignore")
     with pytest.raises(InvalidParameterError, match="The 'method' parameter of predict_robust"):
@@ -360,7 +365,8 @@ def test_predict_robust_options_are_validated_like_parameters(posts):
 
 def test_predict_robust_leaves_the_frame_alone_and_copes_with_repeated_labels(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier(image_features=make_image_features(size=(16, 16))).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted",
+        image_features=make_image_features(size=(16, 16))).fit(X, y)
     batch = X.head(4).astype({"text": object, "image": object})
     batch.index = ["a", "a", "b", "b"]  # repeated index labels
     batch.iloc[1, 1] = b"junk"
@@ -380,7 +386,7 @@ def test_predict_robust_leaves_the_frame_alone_and_copes_with_repeated_labels(po
 def test_invalid_parameters_are_rejected(posts):
     X, y = posts
     with pytest.raises(ValueError, match="fusion"):
-        MultimodalSentimentClassifier(fusion="attention").fit(X, y)
+        MultimodalSentimentClassifier(features="handcrafted", fusion="attention").fit(X, y)
     with pytest.raises(ValueError, match="C"):
-        MultimodalSentimentClassifier(C=-1).fit(X, y)
-    assert not hasattr(MultimodalSentimentClassifier(fusion="attention"), "predict_proba")
+        MultimodalSentimentClassifier(features="handcrafted", C=-1).fit(X, y)
+    assert not hasattr(MultimodalSentimentClassifier(features="handcrafted", fusion="attention"), "predict_proba")

@@ -20,12 +20,12 @@ from mmsent.image import (
     CNNEmbedder,
     CNNUnavailableError,
     ImageDecodeError,
+    _cnn,
     clear_embedding_cache,
     cnn_weights_path,
     export_cnn,
     make_image_features,
 )
-from mmsent.image import _cnn
 from mmsent.image._torch_weights import TorchFileError, load_state_dict
 
 from .conftest import synthetic_posts
@@ -264,15 +264,16 @@ def test_embedder_matches_the_graph_on_decoded_images(onnx_path, tmp_path):
 
 @needs_cnn
 @pytest.mark.parametrize(
-    "name, classes",
+    "name, top1",
     [
-        ("chelsea", {281, 282, 285}),  # tabby, tiger cat, Egyptian cat
-        ("coffee", {967, 968, 504}),  # espresso, cup, coffee mug
-        ("rocket", {657, 744, 812}),  # missile, projectile, space shuttle
-        ("stereo_motorcycle", {665, 670}),  # moped, motor scooter
+        # The README's classes. The closest call, chelsea's tiger cat over Egyptian cat, is 0.036 in logits.
+        ("chelsea", 282),  # tiger cat
+        ("coffee", 967),  # espresso
+        ("rocket", 657),  # missile
+        ("stereo_motorcycle", 665),  # moped
     ],
 )
-def test_top1_class_of_a_real_photo(onnx_path, name, classes):
+def test_top1_class_of_a_real_photo(onnx_path, name, top1):
     import onnxruntime
     from skimage import data
 
@@ -280,7 +281,7 @@ def test_top1_class_of_a_real_photo(onnx_path, name, classes):
     image = image[0] if isinstance(image, tuple) else image
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     (logits,) = session.run(["logits"], {"pixels": _cnn.cnn_input(image)[None]})
-    assert int(logits.argmax()) in classes
+    assert int(logits.argmax()) == top1
 
 
 @needs_cnn
@@ -350,12 +351,13 @@ def test_cli_export_writes_the_onnx_file_once(tmp_path, capsys):
 def test_image_branch_with_cnn_in_every_fusion_and_a_skops_file(onnx_path, posts, tmp_path, monkeypatch):
     monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "cache"))
     X, y = posts
+    X_test, y_test = synthetic_posts(n=120, seed=1)  # held out: a score on the training posts proves little
     # A str: skops files hold no Path.
     image_features = make_image_features(cnn=True).set_params(cnn__embed__model_path=str(onnx_path))
     assert make_image_features(cnn=True, handcrafted=False).get_params()["handcrafted"] == "drop"
     for fusion in ("image", "concat", "vote", "stack"):
         clf = MultimodalSentimentClassifier(fusion=fusion, image_features=image_features, cv=2).fit(X, y)
-        assert clf.score(X, y) > 0.7, fusion
+        assert clf.score(X_test, y_test) > 0.68, fusion
     assert list((tmp_path / "cache" / "embeddings").rglob("*.npy"))  # the default cache is the user's cache folder
     loaded = load_model(save_model(clf, tmp_path / "m.skops"))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))

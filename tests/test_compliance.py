@@ -43,6 +43,7 @@ from mmsent.fusion import (
 )
 from mmsent.image import BatchedPipeline, CNNEmbedder, ColorHistogram, HOGTransformer, ImageDecoder
 from mmsent.retrieval import CrossModalIndex
+from mmsent.scale import IncrementalSentimentClassifier
 from mmsent.text import JiebaTokenizer, LexiconFeatures, TextCleaner
 
 
@@ -127,6 +128,11 @@ ESTIMATORS = {
         # Its contract is checked on posts with labels, in tests/test_classifier_fusions.py.
         for fusion in FUSIONS if fusion != "multitask"
     },
+    # Its text block hashes strings: the checks' numbers reach it through the image column's pass-through.
+    "IncrementalSentimentClassifier": (
+        IncrementalSentimentClassifier("image", image_column=0, image_features=FunctionTransformer(as_column)),
+        None,
+    ),
 }
 if importlib.util.find_spec("onnxruntime") is None:
     del ESTIMATORS["CNNEmbedder"]
@@ -164,6 +170,7 @@ EXPECTED_FAILED_CHECKS = {
         }
         for fusion in FUSIONS if fusion != "multitask"
     },
+    "IncrementalSentimentClassifier": {"check_estimators_nan_inf": _MISSING_MODALITY},
     "CrossModalProjector[none]": {"check_transformer_n_iter": "no iterative solver: nothing to iterate (n_iter_ is 0)"},
     "CrossModalIndex": {"check_fit2d_1feature": _TWO_MODALITIES},
 }

@@ -62,7 +62,7 @@ LAYERS = [
     {"text", "image"},
     {"fusion"},
     {"_classifier", "retrieval"},
-    {"evaluation", "datasets", "_persistence", "_card"},
+    {"evaluation", "datasets", "scale", "_persistence", "_card"},
     {"cli", "__main__"},
 ]
 

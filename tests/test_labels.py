@@ -95,11 +95,11 @@ def test_fit_refuses_bad_labels_before_any_work(posts):
     y = y.astype(object)
     y[[3, 7]] = ["Positive", "positive "]
     with pytest.raises(LabelError, match=r"'Positive' \(1 row: 3\).*'positive ' \(1 row: 7\)"):
-        MultimodalSentimentClassifier().fit(X, y)
+        MultimodalSentimentClassifier(features="handcrafted").fit(X, y)
     y[[3, 7]] = [None, "positive"]
     X.index = [f"p{i}" for i in range(len(X))]
     with pytest.raises(LabelError, match=r"row 'p3': empty label"):
-        MultimodalSentimentClassifier().fit(X, y)
+        MultimodalSentimentClassifier(features="handcrafted").fit(X, y)
 
 
 def write_jsonl(path, records):
@@ -130,7 +130,7 @@ def test_manifests_name_the_file_and_rows(tmp_path):
 
 def test_disjoint_test_labels_are_an_error_not_a_zero(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier().fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted").fit(X, y)
     renamed = np.where(y == "positive", "pos", "neg")
     with pytest.raises(ValueError, match="have no label in common, so every score would be 0"):
         clf.score(X, renamed)

@@ -3,7 +3,6 @@
 import argparse
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from ._common import add_quiet, defaults, given
 
@@ -116,10 +115,19 @@ def describe(labels, manifest=None, **source):
     """Labelled data's fingerprint for the metadata: a manifest's SHA-256 (not the images'), or its source."""
     import pandas as pd
 
-    counts = pd.Series(labels).astype(str).value_counts().sort_index()
+    return describe_counts(pd.Series(labels).astype(str).value_counts().to_dict(), manifest, **source)
+
+
+def describe_counts(label_counts, manifest=None, **source):
+    """:func:`describe` from the labels' counts: what a run that never holds every label records."""
     if manifest is not None:
-        source = {"manifest": str(manifest), "sha256": hashlib.sha256(Path(manifest).read_bytes()).hexdigest()}
-    return {**source, "n_posts": len(labels), "label_counts": counts.to_dict()}
+        digest = hashlib.sha256()
+        with open(manifest, "rb") as file:  # in blocks: a manifest may be larger than memory
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        source = {"manifest": str(manifest), "sha256": digest.hexdigest()}
+    counts = {str(label): int(count) for label, count in label_counts.items()}
+    return {**source, "n_posts": sum(counts.values()), "label_counts": dict(sorted(counts.items()))}
 
 
 def image_files(frame, column):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .._files import atomic_write
-from ._common import add_model_options, check_outputs, defaults, estimator, given
+from ._common import add_dask, add_model_options, check_outputs, dask_jobs, defaults, estimator, given
 from ._data import add_sources, load_sources, modalities, source_columns, task_columns
 from ._retrieve import add_space_options, make_index
 
@@ -27,6 +27,7 @@ def add_parser(subparsers):
     parser.add_argument("--json", help="also write the full report (per fold, per class) as JSON here")
     parser.add_argument("--plots", metavar="DIR", help=f"write {' and '.join(_PLOTS)} here")
     add_model_options(parser, fusion=False)  # --fusions says which
+    add_dask(parser, "run the fits on a Dask cluster's workers (they must reach the image files)")
     parser.add_argument(
         "--retrieval",
         action="store_true",
@@ -54,15 +55,17 @@ def run(args):
     sources = [args.train, args.mvsa, args.test]
     check_outputs(args.json, *plots, inputs=sources)
     train, test = load_sources(args, columns, needed, args.test)
-    report = ablation_report(
-        train.X,
-        train.y,
-        X_test=None if test is None else test.X,
-        y_test=None if test is None else test.y,
-        estimator=template,
-        progress=not args.quiet,
-        **options,
-    )
+    with dask_jobs(args) as n_jobs:
+        report = ablation_report(
+            train.X,
+            train.y,
+            X_test=None if test is None else test.X,
+            y_test=None if test is None else test.y,
+            estimator=template,
+            progress=not args.quiet,
+            n_jobs=n_jobs,
+            **options,
+        )
     print(report.to_markdown())
     inputs = [*sources, *train.files, *(test.files if test is not None else [])]
     if args.json:

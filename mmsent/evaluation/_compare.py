@@ -64,7 +64,9 @@ def prediction_scores(y_true, y_pred, *, classes=None):
     }
 
 
-def compare_fusions(X_train, y_train, X_test, y_test, *, fusions=DEFAULT_FUSIONS, estimator=None, return_models=False):
+def compare_fusions(
+    X_train, y_train, X_test, y_test, *, fusions=DEFAULT_FUSIONS, features=None, estimator=None, return_models=False
+):
     """Fit each fusion strategy on the same split and score it on the test part.
 
     Parameters
@@ -75,24 +77,49 @@ def compare_fusions(X_train, y_train, X_test, y_test, *, fusions=DEFAULT_FUSIONS
         Strategies to compare; the unimodal ones are the ablation baselines. The
         default is every fusion but ``"multitask"``, which needs an ``estimator``
         naming the per-modality label columns.
+    features : sequence of str, default=None
+        Feature sets to compare side by side (values of the classifier's
+        ``features``, e.g. ``("handcrafted", "pretrained")``): every fusion is
+        fit with each. None: the template's own, and the table is indexed by
+        fusion alone.
     estimator : MultimodalSentimentClassifier, default=None
-        Template whose parameters every run shares (its ``fusion`` is replaced).
+        Template whose parameters every run shares (its ``fusion``, and with
+        ``features`` given its ``features``, are replaced).
     return_models : bool, default=False
-        Also return the fitted models, keyed by fusion.
+        Also return the fitted models, keyed as the table's rows.
 
     Returns
     -------
     DataFrame
-        One row per fusion: accuracy, macro-F1, weighted-F1, fit and predict
-        seconds, and the per-modality contributions (``text_share``,
-        ``image_share``). With ``return_models``, a ``(table, models)`` pair.
+        One row per fusion (per ``(features, fusion)`` pair when ``features``
+        is given): accuracy, macro-F1, weighted-F1, fit and predict seconds,
+        and the per-modality contributions (``text_share``, ``image_share``).
+        With ``return_models``, a ``(table, models)`` pair.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from mmsent.evaluation import compare_fusions
+    >>> X = pd.DataFrame({"text": ["good", "bad"] * 6, "image": [np.zeros((8, 8, 3), np.uint8)] * 12})
+    >>> y = ["pos", "neg"] * 6
+    >>> table = compare_fusions(X, y, X, y, fusions=["text"], features=["handcrafted"])
+    >>> table.index.tolist(), float(table.at[("handcrafted", "text"), "accuracy"])
+    ([('handcrafted', 'text')], 1.0)
     """
     template = MultimodalSentimentClassifier() if estimator is None else estimator
+    if features is None:
+        runs = [(fusion, fusion, template) for fusion in fusions]
+    else:
+        runs = [
+            ((name, fusion), fusion, clone(template).set_params(features=name))
+            for name in features
+            for fusion in fusions
+        ]
     rows, models = [], {}
-    for fusion in fusions:
-        row, _, models[fusion] = fit_and_score(template, fusion, X_train, y_train, X_test, y_test)
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("fusion")
+    for key, fusion, model in runs:
+        row, _, models[key] = fit_and_score(model, fusion, X_train, y_train, X_test, y_test)
+        rows.append(row if features is None else {"features": key[0], **row})
+    table = pd.DataFrame(rows).set_index("fusion" if features is None else ["features", "fusion"])
     return (table, models) if return_models else table
 
 

@@ -275,9 +275,8 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
         gate = LogisticRegression(C=self.gate_C) if self.gate is None else clone(self.gate)
         stacked = np.repeat(features[usable], n_branches, axis=0)
         targets = np.tile(np.arange(n_branches), int(usable.sum()))
-        previous, rounds = -np.inf, 0
-        while rounds < self.max_iter:
-            rounds += 1
+        previous = -np.inf
+        for iteration in range(1, self.max_iter + 1):  # noqa: B007 (returned: the number of iterations run)
             mixed = (weights * likelihood)[usable]
             responsibility = np.where(
                 mixed.sum(axis=1, keepdims=True) > 0,
@@ -290,7 +289,7 @@ class GatedFusionClassifier(ClassifierMixin, BaseEstimator):
             if log_likelihood - previous < self.tol:
                 break
             previous = log_likelihood
-        return gate, rounds
+        return gate, iteration
 
     @staticmethod
     def _masked(gate_proba, present, gate):

@@ -96,9 +96,9 @@ class CrossModalProjector(TransformerMixin, BaseEstimator):
         The fitted cross-decomposition (None for ``method="none"``).
     n_components_ : int
         Dimensions of the shared space actually used.
-    n_iter_ : ndarray of shape (n_components,)
+    n_iter_ : ndarray of shape ``(n_components_,)``
         Power-method iterations per component (zeros for ``method="none"``).
-    correlations_ : ndarray of shape (n_components,)
+    correlations_ : ndarray of shape ``(n_components_,)``
         Correlation of the text and image projections of the training pairs,
         per dimension (what CCA maximises).
 
@@ -190,7 +190,7 @@ class CrossModalProjector(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components), or a pair of them
+        ndarray of shape ``(n_samples, n_components_)``, or a pair of them
             The text projections; with ``Y``, ``(text projections, image projections)``.
         """
         check_is_fitted(self)
@@ -207,7 +207,7 @@ class CrossModalProjector(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components)
+        ndarray of shape ``(n_samples, n_components_)``
         """
         check_is_fitted(self)
         text = self.text_reducer_.transform(self._check_views(X, None)[0])
@@ -224,7 +224,7 @@ class CrossModalProjector(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_components)
+        ndarray of shape ``(n_samples, n_components_)``
         """
         check_is_fitted(self)
         # CCA.transform projects Y only beside an X. On standardised inputs its image side is the rotation

@@ -4,13 +4,13 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.utils._param_validation import Interval
 
 from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
 from ._tokenizer import JiebaTokenizer, passthrough_tokens
+from ._vectorizer import TokenTfidfVectorizer
 
 __all__ = ["TextCleaner", "TextDecodeError", "make_text_features"]
 
@@ -201,7 +201,7 @@ def make_text_features(
     >>> make_text_features(lexicon=True).fit_transform(["很 好", "不 好", "差"]).shape  # doctest: +SKIP
     (3, 22)
     """
-    vectorizer = TfidfVectorizer(
+    vectorizer = TokenTfidfVectorizer(
         tokenizer=passthrough_tokens,
         preprocessor=passthrough_tokens,
         token_pattern=None,

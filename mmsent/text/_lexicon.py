@@ -9,7 +9,7 @@ import ast
 import csv
 import io
 import pickle
-from functools import lru_cache
+from functools import cache
 from numbers import Integral
 
 import numpy as np
@@ -74,7 +74,7 @@ def _signed(positive, negative):
     return {**{w: 1.0 for w in positive - both}, **{w: -1.0 for w in negative - both}}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _valences(name):
     """{word: valence in [-1, 1]} of one lexicon."""
     if name == "hownet":
@@ -97,7 +97,7 @@ def _valences(name):
         }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _modifiers():
     """(negation words, {degree adverb: multiplier}) of HowNet and VADER together."""
     vader = _vader_constants()

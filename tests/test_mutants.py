@@ -1,0 +1,59 @@
+"""Tests written for mutants that survived `make mutation` (benchmarks/results/mutation.md names each one)."""
+
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
+
+# -- mmsent/image/_color.py ----------------------------------------------------------------------------
+
+# Colours whose hue, saturation and value all lie well inside a (8, 4, 4) cell.
+INSIDE = np.array([(200, 40, 40), (40, 160, 60), (50, 60, 190), (230, 210, 90), (90, 90, 90), (20, 10, 30)], np.uint8)
+
+
+def test_hsv_is_float32_and_greys_divide_by_nothing():
+    """Mutants: the result cast to float64; the zero-chroma guard ``chroma > 0`` weakened to ``>= 0``."""
+    greys = np.array([[(0, 0, 0), (128, 128, 128), (255, 255, 255)]], np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0 / 0 on a grey pixel would warn, and be thrown away
+        hsv = rgb_to_hsv(greys)
+    assert hsv.dtype == np.float32 and rgb_to_hsv(INSIDE).dtype == np.float32
+    np.testing.assert_array_equal(hsv[..., :2], 0)
+
+
+def test_histograms_of_odd_and_non_square_images_count_every_pixel_once():
+    """Mutant: the pixel count taken as width x width (square images hide it)."""
+    histogram = ColorHistogram().fit(None)
+    cell = histogram.transform(INSIDE.reshape(-1, 1, 1, 3)).argmax(axis=1)  # each colour's cell, alone
+    rng = np.random.default_rng(0)
+    for height, width in [(3, 7), (7, 3), (1, 5), (5, 1), (9, 9)]:
+        picks = rng.integers(0, len(INSIDE), (4, height, width))
+        batch = INSIDE[picks]
+        expected = np.zeros((4, 128), np.float32)
+        for image, chosen in enumerate(picks):
+            np.add.at(expected[image], cell[chosen.ravel()], 1 / (height * width))
+        np.testing.assert_allclose(histogram.transform(batch), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_raw_images_are_decoded_at_size_before_counting():
+    """Mutants: ``size`` not passed on to the decoder (raw columns then decoded at 64 x 64, blending colours)."""
+    checkerboard = np.zeros((5, 5, 3), np.uint8)
+    checkerboard[::2, ::2] = checkerboard[1::2, 1::2] = (220, 30, 30)
+    checkerboard[::2, 1::2] = checkerboard[1::2, ::2] = (30, 30, 220)
+    exact = ColorHistogram(size=(5, 5)).fit(None).transform([checkerboard])
+    np.testing.assert_allclose(sorted(exact[exact > 0]), [12 / 25, 13 / 25], rtol=1e-6)  # nothing blended
+    path_column = [Image.fromarray(checkerboard)]
+    np.testing.assert_array_equal(
+        ColorHistogram(size=(5, 5)).fit(None).transform(path_column),
+        ColorHistogram().fit(None).transform(decode_images(path_column, size=(5, 5))),
+    )
+
+
+def test_feature_names_are_one_per_cell_and_numbered():
+    """Mutants of ``get_feature_names_out`` (no test called it)."""
+    names = ColorHistogram(bins=(2, 3, 2)).fit(None).get_feature_names_out()
+    assert names.dtype == object and len(names) == 12 and len(set(names)) == 12
+    prefixes = {name[: -len(str(i))] for i, name in enumerate(names) if name.endswith(str(i))}
+    assert len(prefixes) == 1 and "" not in prefixes, names  # one prefix, then the cell's number
