@@ -117,10 +117,10 @@ def demo(n=3000, n_classes=2, seed=0):
     posts = load_demo(n=n, n_classes=n_classes, seed=seed)
     train, test = train_test_split(posts, test_size=0.25, stratify=posts["label"], random_state=seed)
     print(f"Demo, {n_classes} classes: {len(train)} train, {len(test)} test", flush=True)
-    template = MultimodalSentimentClassifier()
+    template = MultimodalSentimentClassifier(features="handcrafted")
     rows = score_models(train, train["label"].to_numpy(), test, test["label"].to_numpy(), template,
                         {"image_label_column": "sticker_sentiment"})
-    gated = MultimodalSentimentClassifier(fusion="gated").fit(train, train["label"])
+    gated = MultimodalSentimentClassifier(fusion="gated", features="handcrafted").fit(train, train["label"])
     weights = gated.modality_weights(test).assign(sticker=test["sticker_sentiment"].to_numpy())
     by_sticker = weights.groupby("sticker")[["text", "image"]].agg(["mean", "std"])
     agrees = test["sticker_sentiment"].to_numpy() == test["label"].to_numpy()

@@ -19,6 +19,7 @@ SCRIPTS = {
     "missing_modality": "bench_missing",
     "hostile": "bench_hostile",
     "scale": "bench_scale",
+    "fusions": "bench_fusions",
 }
 
 
