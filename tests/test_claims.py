@@ -195,7 +195,7 @@ def test_no_fit_or_predict_path_imports_torch_or_the_network(tmp_path):
 
         socket.socket.connect = socket.socket.connect_ex = socket.create_connection = no_network
         import mmsent.cli, mmsent.datasets, mmsent.evaluation
-        from mmsent import MultimodalSentimentClassifier, save_model
+        from mmsent import MultimodalSentimentClassifier, load_model, save_model
         from mmsent.image import make_image_features
         from mmsent.text import make_text_features
         from tests.conftest import synthetic_posts
