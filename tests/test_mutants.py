@@ -4,7 +4,9 @@ import warnings
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from PIL import Image
+from sklearn.exceptions import NotFittedError
 
 from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
 
@@ -42,13 +44,13 @@ def test_hsv_is_float32_and_greys_divide_by_nothing():
 
 
 def test_histograms_of_odd_and_non_square_images_count_every_pixel_once():
-    """Mutants: the pixel count taken as width x width (square images hide it); green dropped from the
-    packed colour (``g >> 8`` for ``g << 8``)."""
+    """Mutants: the pixel count taken as width x width (square images hide it) or at least 2 (1 x 1
+    images); green dropped from the packed colour (``g >> 8`` for ``g << 8``)."""
     histogram = ColorHistogram().fit(None)
     cell = np.array([exact_cell(colour) for colour in INSIDE])
     assert len(set(cell)) == len(INSIDE)
     rng = np.random.default_rng(0)
-    for height, width in [(3, 7), (7, 3), (1, 5), (5, 1), (9, 9)]:
+    for height, width in [(3, 7), (7, 3), (1, 5), (5, 1), (9, 9), (1, 1)]:
         picks = rng.integers(0, len(INSIDE), (4, height, width))
         batch = INSIDE[picks]
         expected = np.zeros((4, 128), np.float32)
@@ -77,3 +79,9 @@ def test_feature_names_are_one_per_cell_and_numbered():
     assert names.dtype == object and len(names) == 12 and len(set(names)) == 12
     prefixes = {name[: -len(str(i))] for i, name in enumerate(names) if name.endswith(str(i))}
     assert len(prefixes) == 1 and "" not in prefixes, names  # one prefix, then the cell's number
+
+
+def test_an_unfitted_histogram_says_so():
+    """Mutants: ``requires_fit`` tag False or None (``check_is_fitted`` then lets an unfitted transform through)."""
+    with pytest.raises(NotFittedError):
+        ColorHistogram().transform(INSIDE.reshape(1, 2, 3, 3))
