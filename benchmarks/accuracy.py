@@ -22,6 +22,7 @@ import time
 import warnings
 from pathlib import Path
 
+from _common import RESULTS, SHARED, table, write_results
 from sklearn.base import clone
 
 import mmsent
@@ -29,8 +30,6 @@ from mmsent import MultimodalSentimentClassifier
 from mmsent.datasets import deduplicate, load_mvsa, load_reviews
 from mmsent.evaluation import ablation_report, format_table, prediction_scores, tune
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 # Published results on the MVSA-Single test split of the CLMLF split (accuracy, weighted-F1; %).
 PUBLISHED = {
     "MultiSentiNet": (69.84, 69.63),
@@ -43,9 +42,10 @@ MVSA_GRIDS = {
     "text": {
         "C": [0.3, 1.0, 3.0],
         "class_weight": [None, "balanced"],
-        "text_features__tfidf__ngram_range": [(1, 1), (1, 2)],
+        # The default (pretrained) text branch: a union whose tfidf pipeline holds the vectorizer.
+        "text_features__tfidf__tfidf__ngram_range": [(1, 1), (1, 2)],
     },
-    "image": {"C": [0.1, 1.0], "class_weight": [None, "balanced"], "image_features__decode__size": [(64, 64), (96, 96)]},
+    "image": {"C": [0.1, 0.3, 1.0], "class_weight": [None, "balanced"]},
     "concat": {"C": [0.3, 1.0], "class_weight": [None, "balanced"], "text_weight": [1.0, 2.0]},
     "vote": {"class_weight": [None, "balanced"], "text_weight": [1.0, 2.0]},
     "stack": {"class_weight": [None, "balanced"]},
@@ -74,7 +74,7 @@ def mvsa(data, progress):
             "chosen_on_dev": {"params": found.best_params_, **report.summary().loc[fusion, METRICS].to_dict()},
             "candidates_dev_macro_f1": [
                 {"params": params, "macro_f1": score}
-                for params, score in zip(found.cv_results_["params"], found.cv_results_["mean_test_score"])
+                for params, score in zip(found.cv_results_["params"], found.cv_results_["mean_test_score"], strict=True)
             ],
             "per_class_default": default.class_summary().loc[fusion].to_dict("index"),
             "per_class_chosen": report.class_summary().loc[fusion].to_dict("index"),
@@ -109,7 +109,8 @@ def reviews(data, progress, max_reviews, seed):
     cv_std = report.summary("std").loc["text", METRICS[:3]].to_dict()
     print(f"online_shopping 5-fold CV:\n{report.to_markdown()}\n", flush=True)
     cross = {}
-    for source, target, name in ((waimai, shopping, "waimai→online_shopping"), (shopping, waimai, "online_shopping→waimai")):
+    directions = ((waimai, shopping, "waimai→online_shopping"), (shopping, waimai, "online_shopping→waimai"))
+    for source, target, name in directions:
         model = MultimodalSentimentClassifier(fusion="text")
         start = time.perf_counter()
         model.fit(source, source["label"])
@@ -135,7 +136,8 @@ def _pct(value):
     return f"{100 * value:.1f}"
 
 
-def markdown(results):
+def render(results):
+    """``accuracy.md`` from ``accuracy.json``."""
     lines = [
         "# Accuracy on real data",
         "",
@@ -144,6 +146,22 @@ def markdown(results):
     ]
     m = results.get("mvsa_single")
     if m:
+        rows = []
+        for fusion, row in m["fusions"].items():
+            d, c = row["default"], row["chosen_on_dev"]
+            # JSON stores tuples (ngram_range, size) as lists: shown as the tuples they were set as.
+            settings = ", ".join(
+                f"{k.split('__')[-1]}={tuple(v) if isinstance(v, list) else v}" for k, v in c["params"].items()
+            )
+            for label, scores in (("default", d), (settings, c)):
+                rows.append([
+                    f"mmsent {fusion}", "dev", label, _pct(scores["accuracy"]), _pct(scores["macro_f1"]),
+                    _pct(scores["weighted_f1"]), f"{scores['fit_s']:.1f}", f"{scores['text_share']:.2f}",
+                ])
+        rows += [
+            [f"{name} (published)", "test", "—", f"{s['accuracy']:.2f}", "—", f"{s['weighted_f1']:.2f}", "—", "—"]
+            for name, s in m["published_test"].items()
+        ]
         lines += [
             f"## MVSA-Single: fit on train ({m['n_train']}), scored on **dev** ({m['n_dev']})",
             "",
@@ -153,58 +171,42 @@ def markdown(results):
             f"predicting positive scores {_pct(m['always_positive_dev_accuracy'])}% accuracy on dev. Fit seconds are",
             "from one process: decoded images and tokenized texts are cached, so fits after the first are faster.",
             "",
-            "| model | split | settings | accuracy % | macro-F1 % | weighted-F1 % | fit s | text share |",
-            "|---|---|---|---|---|---|---|---|",
+            *table(["model", "split", "settings", "accuracy %", "macro-F1 %", "weighted-F1 %", "fit s", "text share"],
+                   rows),
+            "",
         ]
-        for fusion, row in m["fusions"].items():
-            d, c = row["default"], row["chosen_on_dev"]
-            settings = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in c["params"].items())
-            lines.append(
-                f"| mmsent {fusion} | dev | default | {_pct(d['accuracy'])} | {_pct(d['macro_f1'])} | "
-                f"{_pct(d['weighted_f1'])} | {d['fit_s']:.1f} | {d['text_share']:.2f} |"
-            )
-            lines.append(
-                f"| mmsent {fusion} | dev | {settings} | {_pct(c['accuracy'])} | {_pct(c['macro_f1'])} | "
-                f"{_pct(c['weighted_f1'])} | {c['fit_s']:.1f} | {c['text_share']:.2f} |"
-            )
-        for name, scores in m["published_test"].items():
-            lines.append(f"| {name} (published) | test | — | {scores['accuracy']:.2f} | — | {scores['weighted_f1']:.2f} | — | — |")
-        lines.append("")
     z = results.get("zh_reviews")
     if z:
         shop = z["online_shopping"]
         sample = (
             f", subsampled to {shop['subsample']['n']} (seed {shop['subsample']['seed']})" if shop["subsample"] else ""
         )
+        mean, std = shop["mean"], shop["std"]
+        cv = [f"{_pct(mean[k])} ± {_pct(std[k])}" for k in ("accuracy", "macro_f1", "weighted_f1")]
+        cross = [
+            [name, row["n_train"], row["n_test"], *(_pct(row[k]) for k in ("accuracy", "macro_f1", "weighted_f1"))]
+            for name, row in z["cross_domain"].items()
+        ]
         lines += [
             "## Chinese reviews (text branch only)",
             "",
-            f"online_shopping_9_cats, deduplicated ({shop['n_deduplicated']} reviews{sample}), {shop['cv']} CV, mean ± std:",
+            f"online_shopping_9_cats, deduplicated ({shop['n_deduplicated']} reviews{sample}), {shop['cv']} CV, "
+            "mean ± std:",
             "",
-            "| accuracy % | macro-F1 % | weighted-F1 % | fit s / fold |",
-            "|---|---|---|---|",
-            f"| {_pct(shop['mean']['accuracy'])} ± {_pct(shop['std']['accuracy'])} | "
-            f"{_pct(shop['mean']['macro_f1'])} ± {_pct(shop['std']['macro_f1'])} | "
-            f"{_pct(shop['mean']['weighted_f1'])} ± {_pct(shop['std']['weighted_f1'])} | {shop['mean']['fit_s']:.1f} |",
+            *table(["accuracy %", "macro-F1 %", "weighted-F1 %", "fit s / fold"], [[*cv, f"{mean['fit_s']:.1f}"]]),
             "",
             f"Cross-domain (train on all of one corpus, test on all of the other; waimai is "
             f"{_pct(z['waimai']['positive_share'])}% positive):",
             "",
-            "| train → test | n train | n test | accuracy % | macro-F1 % | weighted-F1 % |",
-            "|---|---|---|---|---|---|",
+            *table(["train → test", "n train", "n test", "accuracy %", "macro-F1 %", "weighted-F1 %"], cross),
+            "",
         ]
-        for name, row in z["cross_domain"].items():
-            lines.append(
-                f"| {name} | {row['n_train']} | {row['n_test']} | {_pct(row['accuracy'])} | "
-                f"{_pct(row['macro_f1'])} | {_pct(row['weighted_f1'])} |"
-            )
-        lines.append("")
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared data folder")
+    parser.add_argument("--data", type=Path, default=SHARED, help="the shared data folder")
     parser.add_argument("--max-reviews", type=int, default=None, help="subsample online_shopping (seeded) to this many")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["mvsa", "reviews"], help="run one part")
@@ -226,10 +228,7 @@ def main(argv=None):
         results["mvsa_single"] = mvsa(args.data, not args.quiet)
     if args.only in (None, "reviews"):
         results["zh_reviews"] = reviews(args.data, not args.quiet, args.max_reviews, args.seed)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n")
-    (RESULTS / "accuracy.md").write_text(markdown(results))
-    print(markdown(results))
+    print(write_results("accuracy", results, render))
     return 0
 
 

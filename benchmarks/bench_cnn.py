@@ -13,27 +13,23 @@ before and after, since the machine may be shared.
 import argparse
 import contextlib
 import io
-import json
 import os
 import platform
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from _common import SHARED, rate, table, timed, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results"
-MVSA_IMAGES = ROOT.parent / "shared" / "data" / "mvsa_single" / "images"
+from mmsent.image import CNNEmbedder, cnn_weights_path, export_cnn
+from mmsent.image._cnn import cnn_input, preprocess
+
+MVSA_IMAGES = SHARED / "mvsa_single" / "images"
 BATCH = 32
 TARGET = 85.0  # images per second, end to end
-
-from mmsent.image import CNNEmbedder, cnn_weights_path, export_cnn  # noqa: E402
-from mmsent.image._cnn import cnn_input, preprocess  # noqa: E402
 
 
 def sample_jpegs(n, folder):
@@ -54,21 +50,6 @@ def sample_jpegs(n, folder):
         paths.append(str(folder / f"{i}.jpg"))
         image.save(paths[-1], quality=90)
     return paths, "scikit-image sample photos, random crops, longest side 256 px (no MVSA-Single here)"
-
-
-def timed(function, repeats):
-    """Median, min and max wall seconds of ``repeats`` calls, the median CPU seconds, and the last result.
-
-    CPU time (all threads of this process) does not grow when other programs share the
-    cores, so ``n / cpu * cores`` estimates the throughput on an otherwise idle machine.
-    """
-    times, cpu, result = [], [], None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = function()
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return {"median": statistics.median(times), "min": min(times), "max": max(times), "cpu": statistics.median(cpu)}, result
 
 
 def torch_pipeline(threads):
@@ -98,6 +79,14 @@ def uptime():
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def embed_batches(embed, crops):
+    return [embed(crops[i : i + BATCH]) for i in range(0, len(crops), BATCH)]
+
+
+def decode_all(paths):
+    return [cnn_input(p) for p in paths]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=320, help="images (default: 320)")
@@ -113,29 +102,23 @@ def main():
             model_path=str(export_cnn()), batch_size=BATCH, n_threads=args.threads, cache_dir=None
         ).fit()
         torch_embed, torch_end_to_end = torch_pipeline(args.threads)
-        crops = np.stack([cnn_input(p) for p in paths])
+        crops = np.stack(decode_all(paths))
 
         onnx.transform(paths[:BATCH]), torch_end_to_end(paths[:BATCH])  # warm up both
         rows = {}
-        rows["onnxruntime, end to end (mmsent CNNEmbedder)"], ours = timed(lambda: onnx.transform(paths), args.repeats)
-        rows["torch eager, end to end"], reference = timed(lambda: torch_end_to_end(paths), args.repeats)
+        rows["onnxruntime, end to end (mmsent CNNEmbedder)"], ours = timed(partial(onnx.transform, paths), args.repeats)
+        rows["torch eager, end to end"], reference = timed(partial(torch_end_to_end, paths), args.repeats)
         rows["onnxruntime, network only (from 224 px crops)"], _ = timed(
-            lambda: [onnx._embed(crops[i : i + BATCH]) for i in range(0, n, BATCH)], args.repeats
+            partial(embed_batches, onnx._embed, crops), args.repeats
         )
         rows["torch eager, network only (from 224 px crops)"], _ = timed(
-            lambda: [torch_embed(crops[i : i + BATCH]) for i in range(0, n, BATCH)], args.repeats
+            partial(embed_batches, torch_embed, crops), args.repeats
         )
-        decode, _ = timed(lambda: [cnn_input(p) for p in paths], args.repeats)
+        decode, _ = timed(partial(decode_all, paths), args.repeats)
 
-    # The fastest run is the one with the least time: "min" images/s comes from the longest.
-    speed = {
-        name: {"median": n / t["median"], "min": n / t["max"], "max": n / t["min"], "idle_estimate": n / t["cpu"] * args.threads}
-        for name, t in rows.items()
-    }
-    end_to_end = speed["onnxruntime, end to end (mmsent CNNEmbedder)"]["median"]
-    ratio = end_to_end / speed["torch eager, end to end"]["median"]
-    difference = float(np.abs(ours - reference).max())
-    load_after = uptime()
+    # CPU time (all threads of this process) does not grow when other programs share the
+    # cores, so n / cpu * cores estimates the throughput on an otherwise idle machine.
+    speed = {name: rate(t, n) | {"idle_estimate": n / t["cpu"] * args.threads} for name, t in rows.items()}
     import onnxruntime
     import torch
 
@@ -143,46 +126,58 @@ def main():
         f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
         f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}; {time.strftime('%Y-%m-%d %H:%M:%S')}"
     )
+    results = {
+        "machine": machine, "load_before": load_before, "load_after": uptime(), "images": n, "source": source,
+        "batch": BATCH, "threads": args.threads, "repeats": args.repeats, "target_images_per_second": TARGET,
+        "images_per_second": speed,
+        "ratio_end_to_end": speed["onnxruntime, end to end (mmsent CNNEmbedder)"]["median"]
+        / speed["torch eager, end to end"]["median"],
+        "max_abs_difference": float(np.abs(ours - reference).max()),
+        "decode_one_thread": {"images_per_second": n / decode["median"], "cpu_ms_per_image": 1000 * decode["cpu"] / n},
+    }
+    print(write_results("cnn", results, render))
+
+
+def render(results):
+    """``cnn.md`` from ``cnn.json``."""
+    speed, threads, target = results["images_per_second"], results["threads"], results["target_images_per_second"]
+    end_to_end = speed["onnxruntime, end to end (mmsent CNNEmbedder)"]["median"]
+    decode = results["decode_one_thread"]
+    rows = [
+        [
+            name,
+            f"{s['median']:,.1f} ({s['min']:,.1f}-{s['max']:,.1f})",
+            f"{1000 * threads / s['idle_estimate']:.1f}",
+            f"{s['idle_estimate']:,.1f}",
+        ]
+        for name, s in speed.items()
+    ]
+    rows.append(["decode + resize/crop only, one thread", f"{decode['images_per_second']:,.1f}",
+                 f"{decode['cpu_ms_per_image']:.1f}", ""])
     lines = [
         "# CNN embedding throughput (EfficientNet-Lite0, 1280-d)",
         "",
-        f"Machine: {machine}",
-        f"Load before: `{load_before}`",
-        f"Load after: `{load_after}`",
+        f"Machine: {results['machine']}",
+        f"Load before: `{results['load_before']}`",
+        f"Load after: `{results['load_after']}`",
         "",
-        f"{n} JPEG files: {source}. Batch {BATCH}, {args.threads} threads per engine (mmsent decodes the next "
-        "batch in one background thread while onnxruntime runs; torch decodes, then runs), "
-        f"median of {args.repeats} runs (min-max). End to end = read + decode + resize/crop + normalise + network.",
+        f"{results['images']} JPEG files: {results['source']}. Batch {results['batch']}, {threads} threads per engine "
+        "(mmsent decodes the next batch in one background thread while onnxruntime runs; torch decodes, then runs), "
+        f"median of {results['repeats']} runs (min-max). "
+        "End to end = read + decode + resize/crop + normalise + network.",
         "",
-        "| pipeline | images/s (median, min-max) | CPU ms per image | images/s if the cores were free |",
-        "|---|---|---|---|",
-        *(
-            f"| {name} | {s['median']:,.1f} ({s['min']:,.1f}-{s['max']:,.1f}) | {1000 * args.threads / s['idle_estimate']:.1f} "
-            f"| {s['idle_estimate']:,.1f} |"
-            for name, s in speed.items()
-        ),
-        f"| decode + resize/crop only, one thread | {n / decode['median']:,.1f} | {1000 * decode['cpu'] / n:.1f} | |",
+        *table(["pipeline", "images/s (median, min-max)", "CPU ms per image", "images/s if the cores were free"], rows),
         "",
-        f"End to end, onnxruntime / torch eager: **{ratio:.2f}x**. "
-        f"Target >= {TARGET:.0f} img/s end to end: **{'met' if end_to_end >= TARGET else 'not met'}** "
+        f"End to end, onnxruntime / torch eager: **{results['ratio_end_to_end']:.2f}x**. "
+        f"Target >= {target:.0f} img/s end to end: **{'met' if end_to_end >= target else 'not met'}** "
         f"({end_to_end:,.1f} img/s).",
-        f"Max |onnxruntime - torch| over all embeddings: {difference:.1e}.",
+        f"Max |onnxruntime - torch| over all embeddings: {results['max_abs_difference']:.1e}.",
         "",
         "The last column is the number of images over the CPU time the process used, times the",
-        f"{args.threads} cores: the throughput it would reach with the cores to itself (a busy machine",
+        f"{threads} cores: the throughput it would reach with the cores to itself (a busy machine",
         "lengthens wall time, not CPU time; it assumes the work spreads over both cores).",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cnn.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (RESULTS / "cnn.json").write_text(
-        json.dumps(
-            {"machine": machine, "load_before": load_before, "load_after": load_after, "images": n, "source": source,
-             "batch": BATCH, "threads": args.threads, "images_per_second": speed, "ratio_end_to_end": ratio,
-             "max_abs_difference": difference},
-            indent=2,
-        )
-    )
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -4,17 +4,17 @@ Fits each fusion on posts that all have their image, then predicts held-out post
 with 0%, 10%, 50% and 100% of their images removed (set to None; the same random
 posts for every fusion). Runs on the embedded demo and, when ``../shared/data/mvsa_single``
 exists, on MVSA-Single (fit on train, score on dev). Prints the tables and writes
-them to ``benchmarks/results/missing_modality.md``.
+``benchmarks/results/missing_modality.json`` and ``.md``.
 
     python benchmarks/bench_missing.py [--n 2000] [--seed 0]
 """
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import SHARED, table, write_results
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
@@ -22,9 +22,7 @@ from mmsent import MultimodalSentimentClassifier
 from mmsent.datasets import load_demo
 from mmsent.text import make_text_features
 
-ROOT = Path(__file__).resolve().parent.parent
-MVSA = ROOT.parent / "shared" / "data" / "mvsa_single"
-RESULTS = Path(__file__).resolve().parent / "results" / "missing_modality.md"
+MVSA = SHARED / "mvsa_single"
 FRACTIONS = (0.0, 0.1, 0.5, 1.0)
 FUSIONS = ("concat", "vote", "stack")
 
@@ -37,11 +35,13 @@ def without_images(X, fraction, seed):
 
 
 def curve(train, y_train, test, y_test, seed, text_features=None):
-    """Rows of (model, missing %, accuracy, macro-F1, predict seconds)."""
-    rows = []
+    """Rows of model, share of images missing, accuracy, macro-F1 and predict seconds."""
     text = MultimodalSentimentClassifier(fusion="text", text_features=text_features).fit(train, y_train)
     predicted = text.predict(test)
-    rows.append(("text only", "-", accuracy_score(y_test, predicted), f1_score(y_test, predicted, average="macro"), None))
+    rows = [{
+        "model": "text only", "images_missing": None, "accuracy": accuracy_score(y_test, predicted),
+        "macro_f1": f1_score(y_test, predicted, average="macro"), "predict_s": None,
+    }]
     for fusion in FUSIONS:
         clf = MultimodalSentimentClassifier(fusion=fusion, text_features=text_features).fit(train, y_train)
         for fraction in FRACTIONS:
@@ -49,24 +49,26 @@ def curve(train, y_train, test, y_test, seed, text_features=None):
             start = time.perf_counter()
             predicted = clf.predict(posts)
             seconds = time.perf_counter() - start
-            rows.append((
-                fusion,
-                f"{fraction:.0%}",
-                accuracy_score(y_test, predicted),
-                f1_score(y_test, predicted, average="macro"),
-                seconds,
-            ))
-            print(f"  {fusion:>6} {fraction:>4.0%} images missing: accuracy {rows[-1][2]:.3f}", flush=True)
-    return pd.DataFrame(rows, columns=["model", "images missing", "accuracy", "macro_f1", "predict_s"])
+            rows.append({
+                "model": fusion, "images_missing": fraction, "accuracy": accuracy_score(y_test, predicted),
+                "macro_f1": f1_score(y_test, predicted, average="macro"), "predict_s": seconds,
+            })
+            print(f"  {fusion:>6} {fraction:>4.0%} images missing: accuracy {rows[-1]['accuracy']:.3f}", flush=True)
+    return rows
 
 
-def as_markdown(table):
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    for row in table.itertuples(index=False):
-        cells = [f"{v:.3f}" if isinstance(v, float) and not np.isnan(v) else ("-" if v is None or v != v else str(v))
-                 for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def curve_table(rows):
+    cells = [
+        [
+            row["model"],
+            "-" if row["images_missing"] is None else f"{row['images_missing']:.0%}",
+            f"{row['accuracy']:.3f}",
+            f"{row['macro_f1']:.3f}",
+            "-" if row["predict_s"] is None else f"{row['predict_s']:.3f}",
+        ]
+        for row in rows
+    ]
+    return table(["model", "images missing", "accuracy", "macro_f1", "predict_s"], cells)
 
 
 def demo_curve(n, seed):
@@ -96,29 +98,34 @@ def mvsa_curve(seed):
     return curve(train, y_train, dev, y_dev, seed, text_features=text_features)
 
 
+def render(results):
+    """``missing_modality.md`` from ``missing_modality.json``."""
+    lines = [
+        "# Accuracy with images missing at predict time",
+        "",
+        "Models fitted on posts with images; held-out posts with a random share of images removed "
+        f"(seed {results['seed']}).",
+        "",
+        f"## Demo (load_demo n={results['demo']['n']}, stratified 75/25 split)",
+        "",
+        *curve_table(results["demo"]["rows"]),
+    ]
+    if "mvsa_single" in results:
+        lines += ["", "## MVSA-Single (fit on train, scored on dev)", "", *curve_table(results["mvsa_single"]["rows"])]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="demo posts (default: 2000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    sections = [
-        "# Accuracy with images missing at predict time",
-        "",
-        f"Models fitted on posts with images; held-out posts with a random share of images removed (seed {args.seed}).",
-        "",
-        f"## Demo (load_demo n={args.n}, stratified 75/25 split)",
-        "",
-        as_markdown(demo_curve(args.n, args.seed)),
-    ]
+    results = {"seed": args.seed, "demo": {"n": args.n, "rows": demo_curve(args.n, args.seed)}}
     if MVSA.is_dir():
-        sections += ["", "## MVSA-Single (fit on train, scored on dev)", "", as_markdown(mvsa_curve(args.seed))]
+        results["mvsa_single"] = {"rows": mvsa_curve(args.seed)}
     else:
         print(f"skipping MVSA-Single: {MVSA} not found")
-    report = "\n".join(sections) + "\n"
-    print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    print(write_results("missing_modality", results, render))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Fits on ``train``, scores on ``dev`` (both read in place from ``../shared/data/mvsa_single``;
 skipped with a message when it is absent). Needs the ``cnn`` and ``lexicon`` extras.
 CNN embeddings come from the on-disk cache after the first run (4k images: about two
-minutes on two busy cores the first time). Writes ``benchmarks/results/features.md``.
+minutes on two busy cores the first time). Writes ``benchmarks/results/features.json`` and ``.md``.
 
     python benchmarks/eval_features.py
 """
@@ -12,9 +12,8 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
-import pandas as pd
+from _common import SHARED, table, write_results
 
 from mmsent import MultimodalSentimentClassifier
 from mmsent.datasets import load_mvsa
@@ -22,9 +21,8 @@ from mmsent.evaluation import compare_fusions
 from mmsent.image import make_image_features
 from mmsent.text import make_text_features
 
-ROOT = Path(__file__).resolve().parent.parent
-MVSA = ROOT.parent / "shared" / "data" / "mvsa_single"
-RESULTS = Path(__file__).resolve().parent / "results" / "features.md"
+MVSA = SHARED / "mvsa_single"
+COLUMNS = ["features", "fusion", "class_weight", "accuracy", "macro_f1", "weighted_f1", "text_share", "image_share"]
 
 
 def text_branch(lexicon):
@@ -69,29 +67,35 @@ def main():
     for class_weight in weights:
         for features, fusions, estimator in runs(class_weight):
             start = time.perf_counter()
-            table = compare_fusions(train, y_train, dev, y_dev, fusions=fusions, estimator=estimator)
-            for fusion, scores in table.iterrows():
-                rows.append({"features": features, "fusion": fusion, "class_weight": class_weight or "none", **scores})
+            scores_by_fusion = compare_fusions(train, y_train, dev, y_dev, fusions=fusions, estimator=estimator)
+            for fusion, scores in scores_by_fusion.iterrows():
+                rows.append({"features": features, "fusion": fusion, "class_weight": class_weight or "none",
+                             **scores.to_dict()})
                 print(f"{features:45} {fusion:7} {class_weight or 'none':9} acc {scores['accuracy']:.3f} "
                       f"macro-F1 {scores['macro_f1']:.3f} weighted-F1 {scores['weighted_f1']:.3f} "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
-    table = pd.DataFrame(rows)
-    columns = ["features", "fusion", "class_weight", "accuracy", "macro_f1", "weighted_f1", "text_share", "image_share"]
+    results = {
+        "n_train": len(train),
+        "n_dev": len(dev),
+        "always_positive_dev_accuracy": float((y_dev == "positive").mean()),
+        "rows": [{c: row[c] for c in COLUMNS} for row in rows],
+    }
+    print(write_results("features", results, render))
+
+
+def render(results):
+    """``features.md`` from ``features.json``."""
+    cells = [[f"{row[c]:.3f}" if isinstance(row[c], float) else row[c] for c in COLUMNS] for row in results["rows"]]
     lines = [
         "# MVSA-Single dev: transfer features",
         "",
-        f"Fit on train ({len(train)} posts), scored on dev ({len(dev)}); LinearSVC, C=1, default parameters otherwise.",
-        "Always predicting positive scores 0.596 accuracy on dev.",
+        f"Fit on train ({results['n_train']} posts), scored on dev ({results['n_dev']}); LinearSVC, C=1, default "
+        "parameters otherwise.",
+        f"Always predicting positive scores {results['always_positive_dev_accuracy']:.3f} accuracy on dev.",
         "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-        *(
-            "| " + " | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns) + " |"
-            for _, row in table.iterrows()
-        ),
+        *table(COLUMNS, cells),
     ]
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "MultimodalSentimentClassifier": "._classifier",
     "RowError": "._classifier",
+    "BadRowsError": "._validation",
+    "LabelError": "._validation",
     "model_card": "._card",
     "TRUSTED_TYPES": "._persistence",
     "ModelIntegrityError": "._persistence",

@@ -29,15 +29,47 @@ _INTENDED_USE = (
     "opinions, triage, research. Not for decisions about individual people."
 )
 
+_FEATURE_SUMMARIES = {
+    "pretrained": "text as TF-IDF word n-grams beside sentiment-lexicon scores, images as EfficientNet-Lite0 "
+    "(ImageNet) embeddings",
+    "handcrafted": "text as TF-IDF word n-grams, images as HOG gradients and HSV colour histograms",
+}
+
+# What the model cannot see, per feature set; featurizers passed in get the generic line.
+_FEATURE_LIMITS = {
+    "pretrained": (
+        "The features are word n-grams (jieba tokens, TF-IDF), counts of lexicon words, and the embeddings of a "
+        "network trained to name ImageNet's objects: the model does not read the written text in an image, and it "
+        "reads sarcasm or long-range negation only as far as those features show them."
+    ),
+    "handcrafted": (
+        "The features are word n-grams (jieba tokens, TF-IDF) and low-level image statistics (HOG gradients, HSV "
+        "colour histograms): the model sees words and colours, not the objects, faces or written text in an image, "
+        "and it reads sarcasm or long-range negation only as far as those features show them."
+    ),
+    None: (
+        "The featurizers were given by whoever fitted the model: the card cannot say what they see. "
+        "Check their parameters above."
+    ),
+}
+
 _LIMITATIONS = [
-    "With the default featurizers, the features are word n-grams (jieba tokens, TF-IDF) and low-level image "
-    "statistics (HOG gradients, HSV colour histograms): the model sees words and colours, not the objects, faces "
-    "or written text in an image, and it reads sarcasm or long-range negation only as far as those features show "
-    "them.",
     "Scores hold for posts like the training data. Posts from another site, topic, period or language "
     "variety will score differently: evaluate on a labelled sample of your own before relying on it.",
     "It predicts only the classes listed above, and always predicts one of them.",
 ]
+
+
+def _limit(metadata):
+    """What the model's features cannot see."""
+    return _FEATURE_LIMITS.get(_feature_set(metadata.get("params", {})), _FEATURE_LIMITS[None])
+
+
+def _feature_set(params):
+    """The feature set the model's featurizers come from, or None when any was passed in."""
+    if params.get("text_features") is not None or params.get("image_features") is not None:
+        return None
+    return params.get("features", "handcrafted")  # models saved before the switch used the handcrafted set
 
 
 def _cell(value):
@@ -62,6 +94,10 @@ def _model_lines(metadata):
         lines.append(f"- Fusion: `{fusion}`, {_FUSION_SUMMARIES.get(fusion, 'custom')}")
     if "classes" in metadata:
         lines.append(f"- Classes: {', '.join(map(str, metadata['classes']))}")
+    if fusion is not None and "params" in metadata:
+        features = _feature_set(metadata["params"])
+        summary = _FEATURE_SUMMARIES.get(features, "featurizers passed in (see the parameters below)")
+        lines.append(f"- Features: `{features or 'custom'}`, {summary}")
     if "feature_sizes" in metadata:
         lines.append(f"- Features per modality: {_description(metadata['feature_sizes'])}")
     if "modality_weights" in metadata:
@@ -173,7 +209,7 @@ def model_card(model_or_path):
     if "fusion" in metadata:  # what follows is about mmsent's text + image models
         sections += [
             ["## Intended use", "", _INTENDED_USE],
-            ["## Limitations", "", *(f"- {limit}" for limit in _LIMITATIONS)],
+            ["## Limitations", "", *(f"- {limit}" for limit in [_limit(metadata), *_LIMITATIONS])],
         ]
     sections.append(_file_lines(metadata))
     return "\n\n".join("\n".join(section) for section in sections) + "\n"

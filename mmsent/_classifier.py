@@ -1,21 +1,28 @@
 """The estimator users fit: text + image posts in, sentiment labels out."""
 
-import warnings
 from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.svm import SVC, LinearSVC
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._validation import BadRowsError, describe_rows, missing_mask
-from .fusion import FUSIONS, make_fusion_model, modality_contributions
+from ._validation import BadRowsError, as_frame, check_known_labels, check_labels, describe_rows, missing_mask
+from .fusion import (
+    DECISION_LEVEL,
+    FEATURE_LEVEL,
+    FUSIONS,
+    fusion_folds,
+    fusion_has,
+    make_fusion_model,
+    modality_contributions,
+)
+from .fusion._projection import METHODS as PROJECTIONS
 from .image import make_image_features
 from .text import make_text_features
 
@@ -24,23 +31,30 @@ try:  # private scikit-learn helper for the HTML diagram; its module moved in 1.
 except ImportError:  # pragma: no cover - scikit-learn < 1.7
     from sklearn.utils._estimator_html_repr import _VisualBlock
 
-__all__ = ["MultimodalSentimentClassifier", "RowError"]
+__all__ = ["FEATURE_SETS", "MultimodalSentimentClassifier", "RowError"]
+
+# The values of MultimodalSentimentClassifier(features=...), the default first.
+FEATURE_SETS = ("pretrained", "handcrafted")
 
 RowError = namedtuple("RowError", ["row", "column", "message"])
 RowError.__doc__ = """A post that could not be used as given: its index label, the column at fault, why."""
 
 
-def _model_has(method):
-    """``available_if`` check: does the fitted (or would-be) fusion model have ``method``?"""
+_ROBUST_OPTIONS = {
+    "on_error": [StrOptions({"raise", "skip", "impute"})],
+    "method": [StrOptions({"predict", "predict_proba", "decision_function"})],
+}
+
+
+def _fusion_has(method):
+    """``available_if`` check decided from the parameters, as ``VotingClassifier`` decides from ``voting``."""
 
     def check(self):
-        model = getattr(self, "model_", None)
-        if model is None:
-            try:
-                model = self._build_model()
-            except (ValueError, TypeError):  # invalid parameters: fit will say why
-                return False
-        return hasattr(model, method)
+        try:
+            classifier = self._make_classifier()
+        except TypeError:  # not an estimator: fit will say why
+            return False
+        return fusion_has(method, self.fusion, classifier=classifier, voting=self.voting, probability=self.probability)
 
     return check
 
@@ -49,25 +63,44 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     """Sentiment of posts that carry text and an image, as one scikit-learn classifier.
 
     ``X`` is a pandas DataFrame with a text column (Chinese, English or mixed) and
-    an image column (file paths, bytes, PIL images or uint8 arrays). Text goes
-    through jieba + TF-IDF, images through HOG + an HSV colour histogram, and the
-    two are fused at the feature level (``"concat"``) or at the decision level
-    (``"vote"``, ``"stack"``) into a linear SVM by default. The fitted model is
-    the plain scikit-learn object in ``model_``.
+    an image column (file paths, bytes, PIL images or uint8 arrays). By default
+    (``features="pretrained"``) text goes through jieba + TF-IDF beside
+    sentiment-lexicon scores, images through a pretrained CNN (EfficientNet-Lite0
+    embeddings); ``features="handcrafted"`` uses TF-IDF alone and HOG + an HSV
+    colour histogram. The two are fused at the feature level (``"concat"``), in a
+    shared space (``"intermediate"``), at the decision level (``"vote"``,
+    ``"stack"``, and ``"gated"`` with per-post weights) or beside each modality's
+    own sentiment (``"multitask"``), into a linear SVM by default. The fitted model
+    is the plain scikit-learn object in ``model_``.
 
     Parameters
     ----------
-    fusion : {"concat", "vote", "stack", "text", "image"}, default="concat"
+    fusion : {"concat", "intermediate", "vote", "stack", "gated", "multitask", "text", "image"}, default="concat"
         How the modalities are combined; ``"text"`` and ``"image"`` use one modality
         only (ablation baselines). See :func:`mmsent.fusion.make_fusion_model`.
+    features : {"pretrained", "handcrafted"}, default="pretrained"
+        The feature set of the featurizers left as None:
+
+        - ``"pretrained"``: text as word n-gram TF-IDF beside sentiment-lexicon
+          scores (HowNet, DUTIR, VADER, emoji; :func:`mmsent.text.make_text_features`
+          with ``lexicon=True``), images as EfficientNet-Lite0 ImageNet embeddings
+          (:class:`mmsent.image.CNNEmbedder`, run by onnxruntime, built from the
+          installed weights, cached per image on disk). The more accurate set
+          (``benchmarks/results/presets.md``); the CNN embeds about 130 images/s
+          on two cores (``benchmarks/results/cnn.md``).
+        - ``"handcrafted"``: TF-IDF alone, and HOG + HSV colour histograms
+          (:func:`mmsent.image.make_image_features`): no pretrained resource,
+          and over ten times faster on images.
+
+        Featurizers passed as ``text_features`` / ``image_features`` win over it.
     text_column, image_column : str or int, default="text", "image"
         Columns of ``X`` holding each modality.
     text_features : transformer, default=None
-        Text column → features. None uses :func:`mmsent.text.make_text_features`.
-        Pass one explicitly to tune its parameters, e.g.
-        ``text_features__tfidf__ngram_range`` in ``GridSearchCV``.
+        Text column → features. None: those of ``features``. Pass one explicitly
+        (or let :func:`mmsent.evaluation.tune` do it) to tune its parameters, e.g.
+        ``text_features__tfidf__tfidf__ngram_range`` in ``GridSearchCV``.
     image_features : transformer, default=None
-        Image column → features. None uses :func:`mmsent.image.make_image_features`.
+        Image column → features. None: those of ``features``.
     classifier : {"linear_svc", "svc"} or classifier, default="linear_svc"
         ``"linear_svc"``: ``LinearSVC`` (scales to 100k posts); ``"svc"``: kernel
         ``SVC`` (RBF). Any scikit-learn classifier may be passed instead; ``C`` and
@@ -77,14 +110,17 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     class_weight : dict, "balanced" or None, default=None
         SVM class weights; "balanced" helps with a rare neutral class.
     text_weight, image_weight : float, default=1.0
-        Modality weights for ``"concat"`` (feature scaling) and ``"vote"``.
+        Modality weights: feature scaling of the raw blocks for ``"concat"``,
+        ``"intermediate"`` and ``"multitask"`` (0 for both: the shared space
+        alone), voting weights for ``"vote"``.
     voting : {"soft", "hard"}, default="soft"
         ``"soft"`` averages calibrated probabilities, ``"hard"`` counts labels.
     probability : bool, default=False
         Calibrate the classifier with ``CalibratedClassifierCV`` so that
         ``predict_proba`` is available for every fusion.
     cv : int or cross-validation generator, default=5
-        Folds for stacking's out-of-fold scores and for calibration.
+        Folds for the out-of-fold scores of stacking, gating and the auxiliary
+        tasks, and for calibration.
     n_jobs : int, default=None
         Parallelism of the default featurizers: tokenizer worker processes for
         large text batches, image decoding and HOG threads (``-1``: all cores).
@@ -107,14 +143,30 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
           in ``fit`` (the mean image-feature row of the posts that had an image;
           the empty document for text) plus a "missing" flag column, so the
           classifier can learn what a missing image means.
-        - ``"renormalize"`` (``"vote"``, ``"stack"``): the missing modality abstains.
-          Each branch is fitted on the posts that have its modality; voting
-          averages the modalities present with renormalised weights; stacking's
-          meta-learner sees the abstaining branch's mean score and a flag. A post
-          with neither modality gets the training class frequencies (vote).
+        - ``"renormalize"`` (``"vote"``, ``"stack"``, ``"gated"``): the missing
+          modality abstains. Each branch is fitted on the posts that have its
+          modality; voting averages the modalities present with renormalised
+          weights; stacking's meta-learner sees the abstaining branch's mean score
+          and a flag; the gate gives it weight 0. A post with neither modality
+          gets the training class frequencies (vote, gated).
         - ``"error"``: refuse, naming every row that lacks a modality.
-        - ``"auto"``: ``"renormalize"`` for ``"vote"`` / ``"stack"``, ``"impute"``
-          otherwise.
+        - ``"auto"``: ``"renormalize"`` for ``"vote"`` / ``"stack"`` /
+          ``"gated"``, ``"impute"`` otherwise.
+    projection : {"cca", "pls", "none"}, default="cca"
+        The shared space of ``"intermediate"``: CCA, PLS, or the unaligned
+        baseline (see :class:`~mmsent.fusion.CrossModalProjector`).
+    n_components : int, default=16
+        Dimensions of that space.
+    shared_weight : float, default=1.0
+        Weight of the shared-space block (projections and their interactions)
+        beside the raw blocks, for ``"intermediate"``.
+    text_label_column, image_label_column : str, int or None, default=None
+        Columns of ``X`` holding each modality's own label (e.g. the sentiment
+        of the image alone), for ``"multitask"``, which needs at least one of
+        them in ``fit`` (not to predict). A missing cell means "not labelled".
+    task_weight : float, default=1.0
+        Weight of the auxiliary tasks' scores beside the raw blocks, for
+        ``"multitask"``.
 
     Attributes
     ----------
@@ -125,8 +177,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     modality_weights_ : dict
         Contribution of each modality, summing to 1: learnt by the stacking
-        meta-learner (share of its absolute coefficients), otherwise the
-        normalised weights given.
+        meta-learner (share of its absolute coefficients), the mean of the
+        gate's per-post weights for ``"gated"`` (per post:
+        :meth:`modality_weights`), otherwise the normalised weights given.
     n_samples_fit_ : int
         Number of posts seen in ``fit``.
     n_features_in_ : int
@@ -151,6 +204,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "fusion": [StrOptions(set(FUSIONS))],
+        "features": [StrOptions(set(FEATURE_SETS))],
         "text_column": [str, Integral],
         "image_column": [str, Integral],
         "text_features": [HasMethods(["fit", "transform"]), None],
@@ -166,12 +220,19 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "missing": [StrOptions({"auto", "impute", "renormalize", "error"})],
+        "projection": [StrOptions(set(PROJECTIONS))],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "shared_weight": [Interval(Real, 0, None, closed="left")],
+        "text_label_column": [str, Integral, None],
+        "image_label_column": [str, Integral, None],
+        "task_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
         self,
         fusion="concat",
         *,
+        features="pretrained",
         text_column="text",
         image_column="image",
         text_features=None,
@@ -187,8 +248,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         n_jobs=None,
         verbose=0,
         missing="auto",
+        projection="cca",
+        n_components=16,
+        shared_weight=1.0,
+        text_label_column=None,
+        image_label_column=None,
+        task_weight=1.0,
     ):
         self.fusion = fusion
+        self.features = features
         self.text_column = text_column
         self.image_column = image_column
         self.text_features = text_features
@@ -204,6 +272,16 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.missing = missing
+        self.projection = projection
+        self.n_components = n_components
+        self.shared_weight = shared_weight
+        self.text_label_column = text_label_column
+        self.image_label_column = image_label_column
+        self.task_weight = task_weight
+
+    def __setstate__(self, state):
+        # A model saved before ``features`` existed was built from the handcrafted set.
+        super().__setstate__({"features": "handcrafted", **state})
 
     # -- building -----------------------------------------------------------------
 
@@ -215,15 +293,17 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return clone(self.classifier)
 
     def _featurizers(self):
-        """The text and image featurizers: those given, else the defaults with this model's n_jobs and verbose."""
+        """The text and image featurizers: those given, else those of ``features`` with this model's n_jobs, verbose."""
         options = {"n_jobs": self.n_jobs, "verbose": self.verbose}
-        text = make_text_features(**options) if self.text_features is None else self.text_features
-        image = (
-            # concat joins the image block to sparse TF-IDF: sparse from the start is the cheap way there
-            make_image_features(**options, sparse_output=self.fusion == "concat")
-            if self.image_features is None
-            else self.image_features
-        )
+        pretrained = self.features == "pretrained"
+        text = make_text_features(**options, lexicon=pretrained) if self.text_features is None else self.text_features
+        if self.image_features is not None:
+            image = self.image_features
+        elif pretrained:
+            image = make_image_features(**options, cnn=True, handcrafted=False)
+        else:
+            # these join the image block to sparse TF-IDF: sparse from the start is the cheap way there
+            image = make_image_features(**options, sparse_output=self.fusion in FEATURE_LEVEL)
         return text, image
 
     def _build_model(self):
@@ -241,45 +321,55 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             probability=self.probability,
             cv=self.cv,
             missing=self._missing_strategy(),
+            projection=self.projection,
+            n_components=self.n_components,
+            shared_weight=self.shared_weight,
+            text_label_column=self.text_label_column,
+            image_label_column=self.image_label_column,
+            task_weight=self.task_weight,
         )
 
     def _missing_strategy(self):
         """The fusion builder's ``missing``: None when missing posts are refused up front."""
         if self.missing == "auto":
-            return "renormalize" if self.fusion in ("vote", "stack") else "impute"
+            return "renormalize" if self.fusion in DECISION_LEVEL else "impute"
         return None if self.missing == "error" else self.missing
 
-    def _modality_columns(self):
-        return {name: column for name, column in (("text", self.text_column), ("image", self.image_column))
-                if column in self._required_columns()}
+    def required_columns(self):
+        """The columns of ``X`` this model reads, as its parameters say (``fusion``, ``text_column``, ``image_column``).
 
-    def _required_columns(self):
-        if self.fusion == "text":
-            return [self.text_column]
-        if self.fusion == "image":
-            return [self.image_column]
-        return [self.text_column, self.image_column]
+        Known before fitting: use it to check or select a frame's columns.
+
+        Returns
+        -------
+        list of str or int
+            The text column, the image column, or both, in that order.
+
+        Examples
+        --------
+        >>> from mmsent import MultimodalSentimentClassifier
+        >>> MultimodalSentimentClassifier(fusion="text", text_column="caption").required_columns()
+        ['caption']
+        >>> MultimodalSentimentClassifier().required_columns()
+        ['text', 'image']
+        """
+        return [column for name, column in self._modality_columns().items()]
+
+    def _modality_columns(self):
+        """``{modality: column}`` of the modalities this fusion reads."""
+        names = {"text": ("text",), "image": ("image",)}.get(self.fusion, ("text", "image"))
+        columns = {"text": self.text_column, "image": self.image_column}
+        return {name: columns[name] for name in names}
 
     def _check_frame(self, X):
         """Return X as a DataFrame holding the columns this model reads, or say what is wrong."""
-        if sp.issparse(X):
-            raise TypeError("sparse input is not supported: X must be a DataFrame of posts")
-        if not isinstance(X, pd.DataFrame):
-            if isinstance(X, (dict, list)):
-                X = pd.DataFrame(X)
-            elif hasattr(X, "__array__"):
-                X = pd.DataFrame(np.asarray(X))
-            else:
-                raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
-        if X.shape[1] == 0:
-            raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-        if any(dtype.kind == "c" for dtype in X.dtypes):
-            raise ValueError("Complex data not supported: text and image columns hold posts, not numbers")
-        missing = [column for column in self._required_columns() if column not in X.columns]
+        X = as_frame(X)
+        required = self.required_columns()
+        missing = [column for column in required if column not in X.columns]
         if missing:
             raise ValueError(
                 f"X has no column {', '.join(map(repr, missing))} (fusion={self.fusion!r} reads "
-                f"{self._required_columns()}); its columns are {list(X.columns)}. "
+                f"{required}); its columns are {list(X.columns)}. "
                 "Set text_column / image_column to match your data."
             )
         if len(X) == 0:
@@ -297,38 +387,108 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                 )
         return X
 
+    def _check_folds(self, y):
+        """Refuse, before any slow work, a class with fewer posts than the (stratified) folds this fusion fits on.
+
+        Only for an integer ``cv`` (or None: scikit-learn's 5 folds); a splitter passed in is the caller's choice.
+        """
+        if not (self.cv is None or isinstance(self.cv, Integral)) or not fusion_folds(
+            self.fusion, classifier=self._make_classifier(), voting=self.voting, probability=self.probability
+        ):
+            return
+        n_folds = 5 if self.cv is None else self.cv
+        classes, counts = np.unique(y, return_counts=True)
+        if counts.min() >= n_folds:
+            return
+        scarce = ", ".join(f"{label!r} has {count}" for label, count in zip(classes, counts) if count < n_folds)
+        uses = {"stack": "stacking's out-of-fold scores", "gated": "the gate's out-of-fold confidences"}.get(
+            self.fusion, "calibrating the classifier's probabilities (probability=True or soft voting)"
+        )
+        advice = (
+            f"lower cv (cv={counts.min()} is the most these labels allow)" if counts.min() >= 2
+            else "add posts to that class (one post cannot be split into folds)"
+        )
+        raise ValueError(
+            f"fusion={self.fusion!r} fits on cv={n_folds} folds ({uses}) and needs at least {n_folds} posts of "
+            f"each class, but class {scarce} post(s). Either {advice}, or use a fusion that needs no folds "
+            "(fusion='concat', 'text' or 'image' with probability=False)."
+        )
+
+    def _check_task_columns(self, X):
+        """``"multitask"``: refuse, before any featurizing, a model or a frame without per-modality labels."""
+        if self.fusion != "multitask":
+            return
+        given = {"text_label_column": self.text_label_column, "image_label_column": self.image_label_column}
+        hint = (
+            "MVSA's original layout has text_label / image_label; the demo's sticker_sentiment is an image label"
+        )
+        if all(column is None for column in given.values()):
+            raise ValueError(
+                "fusion='multitask' learns each modality's own sentiment beside the post's and needs per-modality "
+                f"labels: set text_label_column and/or image_label_column to the columns holding them ({hint})"
+            )
+        absent = {name: column for name, column in given.items() if column is not None and column not in X.columns}
+        if absent:
+            named = ", ".join(f"{name}={column!r}" for name, column in absent.items())
+            raise ValueError(
+                f"fusion='multitask' reads per-modality labels from {named}, but X has no such column; its columns "
+                f"are {list(X.columns)} ({hint}). Without per-modality labels, use another fusion."
+            )
+
     # -- fitting --------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit the fusion model on posts ``X`` and labels ``y``.
 
+        Labels are checked first and refused, with a :class:`~mmsent.LabelError`
+        naming the rows at fault, rather than turned silently into wrong classes:
+
+        - empty labels (``None``, NaN, ``pd.NA``, blank strings);
+        - a mixture of types (strings and numbers), or labels that are neither;
+        - numbers with a fraction (a regression target);
+        - labels that differ only by case, surrounding whitespace or number
+          format (``"positive"`` / ``"positive "`` / ``"Positive"``, ``"1"`` /
+          ``"1.0"``), which would each become a class.
+
+        Nothing is stripped or renamed: clean the labels and fit again. Fusions
+        that fit on ``cv`` folds (``"stack"``; calibration, with ``probability=True``
+        or soft voting of a classifier without ``predict_proba``) refuse an integer
+        ``cv`` larger than the smallest class, saying which class has how many posts.
+
         Parameters
         ----------
         X : DataFrame of shape (n_posts, n_columns)
-            Must hold the text and/or image columns the fusion reads.
+            Must hold the columns the fusion reads (:meth:`required_columns`);
+            other columns are ignored.
         y : array-like of shape (n_posts,)
-            Labels (strings or integers), at least two distinct ones.
+            Labels: all strings or all whole numbers, at least two distinct ones.
 
         Returns
         -------
-        self
+        self : MultimodalSentimentClassifier
+            The fitted classifier.
         """
         X = self._check_frame(X)
         X, y = validate_data(self, X, y, skip_check_array=True)
         y = column_or_1d(y, warn=True)
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        check_labels(pd.Series(y, index=X.index))
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
+        self._check_folds(y)
+        self._check_task_columns(X)
         model = self._build_model()
         model.fit(X, y)
         self.model_ = model
         self.classes_ = model.classes_
         self.n_samples_fit_ = len(X)
-        self.modality_weights_ = modality_contributions(model, self.fusion, self.text_weight, self.image_weight)
+        self.modality_weights_ = modality_contributions(
+            model, self.fusion, text_weight=self.text_weight, image_weight=self.image_weight
+        )
         return self
 
     # -- prediction -----------------------------------------------------------------
@@ -339,29 +499,87 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
 
         Returns
         -------
-        ndarray of shape (n_posts,)
+        y_pred : ndarray of shape (n_posts,)
+            One label of ``classes_`` per post.
         """
         check_is_fitted(self)
         return self.model_.predict(self._check_frame(X))
 
-    @available_if(_model_has("predict_proba"))
+    @available_if(_fusion_has("predict_proba"))
     def predict_proba(self, X):
-        """Class probabilities, columns ordered as ``classes_``.
+        """Class probabilities of each post.
 
         Available for soft voting, stacking, classifiers with ``predict_proba``,
         and any fusion when ``probability=True``.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_posts, n_classes)
+            Probabilities summing to 1 per row, columns ordered as ``classes_``.
         """
         check_is_fitted(self)
         return self.model_.predict_proba(self._check_frame(X))
 
-    @available_if(_model_has("decision_function"))
+    @available_if(_fusion_has("decision_function"))
     def decision_function(self, X):
-        """Confidence scores (signed distance for binary problems); not for voting."""
+        """Confidence scores of each post; not available for voting or calibrated classifiers.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_posts,) or (n_posts, n_classes)
+            For two classes, one score per post, positive for ``classes_[1]``;
+            otherwise one column per class, ordered as ``classes_``.
+        """
         check_is_fitted(self)
         return self.model_.decision_function(self._check_frame(X))
+
+    @available_if(lambda self: self.fusion == "gated")
+    def modality_weights(self, X):
+        """The gate's weight of each modality, post by post (``fusion="gated"``).
+
+        A post whose image says little leans on its text, and vice versa;
+        ``modality_weights_`` holds their mean over the training posts.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+
+        Returns
+        -------
+        weights : DataFrame of shape (n_posts, 2)
+            Columns ``text`` and ``image``, summing to 1 per post (0 and 1 for a
+            post lacking a modality; 0 for a post lacking both), indexed as ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from mmsent import MultimodalSentimentClassifier
+        >>> bright, dark = np.full((32, 32, 3), 230, np.uint8), np.full((32, 32, 3), 20, np.uint8)
+        >>> X = pd.DataFrame({"text": ["很好 great", "太差了 awful", "好 love it", "差 hate it"] * 5,
+        ...                   "image": [bright, dark, bright, dark] * 5})
+        >>> clf = MultimodalSentimentClassifier(fusion="gated", cv=2).fit(X, ["positive", "negative"] * 10)
+        >>> weights = clf.modality_weights(pd.DataFrame({"text": ["很好", "差"], "image": [bright, None]}))
+        >>> weights.columns.tolist(), weights["image"].iloc[1]
+        (['text', 'image'], np.float64(0.0))
+        """
+        check_is_fitted(self)
+        X = self._check_frame(X)
+        return pd.DataFrame(self.model_.modality_weights(X), index=X.index, columns=["text", "image"])
 
     def predict_robust(self, X, *, on_error="skip", method="predict"):
         """Predict a batch in which some posts may be unusable, without losing the others.
@@ -374,6 +592,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
         on_error : {"raise", "skip", "impute"}, default="skip"
             What to do with a post whose text or image cannot be used (a missing,
             corrupt, truncated or oversized image file, text bytes that do not
@@ -412,57 +631,80 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         {'a': 'positive', 'b': 'negative'}
         """
         check_is_fitted(self)
-        if on_error not in ("raise", "skip", "impute"):
-            raise ValueError(f"on_error must be 'raise', 'skip' or 'impute', got {on_error!r}")
-        if method not in ("predict", "predict_proba", "decision_function") or not hasattr(self, method):
-            raise ValueError(f"method={method!r} is not available on this model")
+        self._check_robust_options(on_error, method)
+        X = self._check_frame(X)
+        # Positions name the rows while retrying: index labels may repeat.
+        scores, kept, bad_cells = self._predict_around_bad_cells(X.reset_index(drop=True), on_error, method)
+        in_row_order = sorted(bad_cells.items(), key=lambda cell: cell[0][0])  # stable: a row's cells as found
+        errors = [RowError(X.index[position], column, message) for (position, column), message in in_row_order]
+        return self._scores_frame(scores, X.index[kept], method), errors
+
+    def _check_robust_options(self, on_error, method):
+        """``predict_robust``'s options, checked as the estimator's parameters are."""
+        validate_parameter_constraints(
+            _ROBUST_OPTIONS, {"on_error": on_error, "method": method}, caller_name="predict_robust"
+        )
+        if not hasattr(self, method):
+            raise ValueError(f"method={method!r} is not available on this model (fusion={self.fusion!r})")
         if on_error == "impute" and self.missing == "error":
             raise ValueError("on_error='impute' treats bad cells as missing, which missing='error' refuses")
-        X = self._check_frame(X)
+
+    def _predict_around_bad_cells(self, posts, on_error, method):
+        """Predict ``posts``, setting aside the cells the featurizers refuse until none is left.
+
+        Returns the scores, the positions they belong to, and ``{(position, column): message}``.
+        """
         columns = self._modality_columns()
-        # Positions name the rows while retrying: index labels may repeat.
-        posts = X.reset_index(drop=True).astype({column: object for column in columns.values()})
-        keep = np.ones(len(posts), dtype=bool)
-        errors = {}  # (position, column) -> message
+        kept, bad_cells = np.arange(len(posts)), {}
         while True:
             try:
-                scores = getattr(self.model_, method)(posts[keep]) if keep.any() else None
-                break
-            except BadRowsError as exc:
-                if on_error == "raise" or exc.modality not in columns:
+                return self._predict_rows(posts.iloc[kept], method), kept, bad_cells
+            except BadRowsError as error:
+                new = _new_bad_cells(error, columns, bad_cells) if on_error != "raise" else None
+                if not new:  # raising, or no progress: the cells are not the problem
                     raise
-                column = columns[exc.modality]
-                new = [(row, message) for row, message in exc.problems if (row, column) not in errors]
-                if not new:  # no progress: the problem is not the cells themselves
-                    raise
-                for row, message in new:
-                    errors[(row, column)] = message
-                    if on_error == "skip":
-                        keep[row] = False
-                    else:
-                        posts.at[row, column] = None
-        if scores is None:
-            one_column = method == "predict" or (method == "decision_function" and len(self.classes_) == 2)
-            scores = np.empty((0,) if one_column else (0, len(self.classes_)))
-        index = X.index[keep]
+            bad_cells.update(new)
+            if on_error == "skip":
+                kept = np.setdiff1d(kept, [position for position, _ in new])
+            else:
+                posts = _blanked(posts, new)
+
+    def _predict_rows(self, posts, method):
+        """``method`` of the fitted model on ``posts``; an empty result of the right shape for no posts."""
+        if len(posts):
+            return getattr(self.model_, method)(posts)
+        one_column = method == "predict" or (method == "decision_function" and len(self.classes_) == 2)
+        return np.empty((0,) if one_column else (0, len(self.classes_)))
+
+    def _scores_frame(self, scores, index, method):
+        """Scores as a Series (one per post) or a DataFrame (a column per class), indexed by the posts' labels."""
         if scores.ndim == 1:
-            predictions = pd.Series(scores, index=index, name="prediction" if method == "predict" else method)
-        else:
-            predictions = pd.DataFrame(scores, index=index, columns=self.classes_)
-        report = [RowError(X.index[row], column, message) for (row, column), message in sorted(errors.items(), key=lambda item: item[0][0])]
-        return predictions, report
+            return pd.Series(scores, index=index, name="prediction" if method == "predict" else method)
+        return pd.DataFrame(scores, index=index, columns=self.classes_)
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy on ``(X, y)``; labels never seen in ``fit`` are reported and count as errors."""
+        """Accuracy of ``predict(X)`` against ``y``.
+
+        Labels never seen in ``fit`` count as errors, with a warning that names
+        them; when no label of ``y`` was seen in ``fit`` (a renamed label set),
+        the score would be 0 whatever the model: that raises.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_posts, n_columns)
+            Posts, with the columns the model reads (:meth:`required_columns`).
+        y : array-like of shape (n_posts,)
+            True labels.
+        sample_weight : array-like of shape (n_posts,), default=None
+            Weights of the posts.
+
+        Returns
+        -------
+        score : float
+            Fraction of posts (weighted) whose predicted label equals ``y``.
+        """
         check_is_fitted(self)
-        unseen = sorted(set(np.unique(np.asarray(y, dtype=object)).tolist()) - set(self.classes_.tolist()), key=str)
-        if unseen:
-            warnings.warn(
-                f"y holds labels not seen during fit: {unseen}; their rows count as errors "
-                f"(known classes: {self.classes_.tolist()})",
-                UserWarning,
-                stacklevel=2,
-            )
+        check_known_labels(y, self.classes_)
         return super().score(X, y, sample_weight=sample_weight)
 
     # -- scikit-learn protocol --------------------------------------------------------
@@ -480,3 +722,21 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if model is None:
             model = self._build_model()
         return _VisualBlock("serial", [model], names=[f"fusion={self.fusion!r}"], name_details=[str(self.fusion)])
+
+
+def _new_bad_cells(error, columns, known):
+    """``{(position, column): message}`` of the cells ``error`` names that are not in ``known`` yet."""
+    column = columns.get(error.modality)
+    if column is None:  # not a modality column's error (a label, a user featurizer's)
+        return {}
+    return {(row, column): message for row, message in error.problems if (row, column) not in known}
+
+
+def _blanked(posts, cells):
+    """A copy of ``posts`` in which ``cells`` are missing (``None``): the model imputes or ignores them."""
+    blanked = posts.copy()
+    for column in {column for _, column in cells}:
+        values = blanked[column].to_numpy(dtype=object, copy=True)
+        values[[position for position, cell_column in cells if cell_column == column]] = None
+        blanked[column] = values
+    return blanked

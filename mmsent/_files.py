@@ -12,7 +12,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_output_path"]
+__all__ = ["atomic_write", "check_output_path", "file_kind"]
 
 # Read once, at import (setting it is the only way to read it; doing so later could race with threads).
 _UMASK = os.umask(0)
@@ -40,7 +40,7 @@ def check_output_path(path, *, inputs=()):
     except FileNotFoundError:
         return path
     if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{path} is not a regular file ({_file_kind(info.st_mode)}): refusing to write over it")
+        raise ValueError(f"{path} is not a regular file ({file_kind(info.st_mode)}): refusing to write over it")
     for given in inputs:
         if given is None:
             continue
@@ -50,7 +50,8 @@ def check_output_path(path, *, inputs=()):
     return path
 
 
-def _file_kind(mode):
+def file_kind(mode):
+    """What a ``stat`` mode that is not a regular file is, in words ('a FIFO', 'a directory', ...)."""
     kinds = [
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISCHR, "a character device"),

@@ -88,25 +88,33 @@ _MAX_HEADER_BYTES = 65_531
 
 #: Types a skops model file may hold beyond skops' own defaults (scikit-learn estimators,
 #: NumPy and SciPy containers), as ``skops.io.get_untrusted_types`` names them for fitted
-#: models of every fusion: mmsent's classes and the vectorizer's token pass-through
+#: models of every fusion (and of the out-of-core classifier): mmsent's classes and the vectorizer's token pass-through
 #: function, NumPy's ``dtype`` (stacking's imputer, missing modalities), scikit-learn's
 #: calibration internals (``probability=True``, soft voting), ``Bunch``
 #: (``named_estimators_``), CSR support vectors of a kernel SVC, and the usual CV
 #: splitters passed as ``cv``.
 TRUSTED_TYPES = (
     "mmsent._classifier.MultimodalSentimentClassifier",
+    "mmsent.fusion._gated.GatedFusionClassifier",
     "mmsent.fusion._missing.ModalityClassifier",
     "mmsent.fusion._missing.ModalityImputer",
     "mmsent.fusion._missing.ModalityVotingClassifier",
+    "mmsent.fusion._multitask.AuxiliaryTaskScores",
+    "mmsent.fusion._projection.CrossModalProjector",
+    "mmsent.fusion._projection.SharedSpaceFeatures",
+    "mmsent.fusion._projection._Reducer",
     "mmsent.image._batched.BatchedPipeline",
     "mmsent.image._cnn.CNNEmbedder",
     "mmsent.image._color.ColorHistogram",
     "mmsent.image._decode.ImageDecoder",
     "mmsent.image._hog.HOGTransformer",
+    "mmsent.retrieval._index.CrossModalIndex",
+    "mmsent.scale._out_of_core.IncrementalSentimentClassifier",
     "mmsent.text._features.TextCleaner",
     "mmsent.text._lexicon.LexiconFeatures",
     "mmsent.text._tokenizer.JiebaTokenizer",
     "mmsent.text._tokenizer.passthrough_tokens",
+    "mmsent.text._vectorizer.TokenTfidfVectorizer",
     "numpy.dtype",
     "scipy.sparse._csr.csr_matrix",
     "sklearn.calibration._CalibratedClassifier",
@@ -115,6 +123,11 @@ TRUSTED_TYPES = (
     "sklearn.model_selection._split.StratifiedKFold",
     "sklearn.utils._bunch.Bunch",
 )
+
+
+def _is_model(obj):
+    """What model files hold: a predictor, or a retrieval index (:class:`mmsent.retrieval.CrossModalIndex`)."""
+    return hasattr(obj, "predict") or hasattr(obj, "search")
 
 
 def _type_name(cls):
@@ -424,7 +437,7 @@ def save_model(model, path, *, format=None, metrics=None, data=None, compress=3)
     """
     path = Path(path)
     file_format = _format_for(path, format)
-    if not hasattr(model, "predict"):
+    if not _is_model(model):
         raise TypeError(f"save_model expects a fitted model, got a {type(model).__name__}")
     metadata = _describe(model, metrics=metrics, data=data)
     annotated = copy.copy(model)
@@ -513,8 +526,9 @@ def load_model(path, *, trusted=None, sha256=None, require_hash=True, expected=N
         is refused whatever this says.
     expected : type, default=None
         Refuse a file holding anything but an instance of this type (after loading
-        it, as the type is known only then), e.g. ``MultimodalSentimentClassifier``.
-        None: any fitted model (an object with ``predict``).
+        it, as the type is known only then), e.g. ``MultimodalSentimentClassifier``
+        or :class:`~mmsent.retrieval.CrossModalIndex`. None: any fitted model
+        (an object with ``predict``, or a retrieval index).
 
     Returns
     -------
@@ -561,7 +575,7 @@ def load_model(path, *, trusted=None, sha256=None, require_hash=True, expected=N
         )
     else:
         model = joblib.load(io.BytesIO(data))
-    if not hasattr(model, "predict") or (expected is not None and not isinstance(model, expected)):
+    if not isinstance(model, expected) if expected is not None else not _is_model(model):
         wanted = "a fitted model" if expected is None else f"a {expected.__name__}"
         raise ValueError(f"{path} holds a {_type_name(type(model))}, not {wanted}")
     metadata = metadata if metadata is not None else getattr(model, METADATA_ATTRIBUTE, None)

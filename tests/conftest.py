@@ -55,8 +55,40 @@ def image_files(tmp_path):
     """Write a few synthetic images to disk in several formats; return their paths."""
     rng = np.random.default_rng(1)
     paths = []
-    for i, (label, fmt) in enumerate([("positive", "PNG"), ("negative", "JPEG"), ("positive", "JPEG"), ("negative", "PNG")]):
+    formats = [("positive", "PNG"), ("negative", "JPEG"), ("positive", "JPEG"), ("negative", "PNG")]
+    for i, (label, fmt) in enumerate(formats):
         path = tmp_path / f"img{i}.{fmt.lower()}"
         Image.fromarray(synthetic_image([label] * 3, rng)).save(path, format=fmt)
         paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cnn_cache(tmp_path_factory):
+    """Every test's CNN network and embeddings go to one folder of this session, never the user's cache.
+
+    The default feature set embeds images with the CNN: the network is built there once per session.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("mmsent-cache")
+        patch.setenv("MMSENT_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask cluster for the session: a client of two worker processes, one thread each.
+
+    Each worker imports what tasks need as it starts (``tests/_dask_workers.py``), restarted ones
+    included, and a task may kill one worker and run again once (``allowed-failures``).
+    """
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    from mmsent.scale import dask_client
+
+    from ._dask_workers import warm_up
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with dask_client("local", n_workers=2, silence_logs=40, preload=["tests._dask_workers"]) as client:
+            client.run(warm_up)
+            yield client

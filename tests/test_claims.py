@@ -32,8 +32,7 @@ from mmsent.image import (
     decode_image,
     make_image_features,
 )
-from mmsent.text import JiebaTokenizer, make_text_features
-from mmsent.text import _tokenizer
+from mmsent.text import JiebaTokenizer, _tokenizer, make_text_features
 
 from .conftest import synthetic_posts
 
@@ -148,7 +147,7 @@ def test_auto_decoder_picks_opencv_at_fit_and_keeps_it_after_opencv_is_gone(tmp_
     decoder = ImageDecoder(size=(40, 24)).fit([str(path)])
     assert decoder.backend_ == "opencv"
     np.testing.assert_array_equal(decoder.transform([str(path)])[0], via_opencv)
-    default_branch = MultimodalSentimentClassifier(fusion="image").fit(
+    default_branch = MultimodalSentimentClassifier(fusion="image", features="handcrafted").fit(
         pd.DataFrame({"image": [str(path)] * 4}), ["a", "b"] * 2
     )
     assert "opencv" in {getattr(step, "backend_", None) for step in _steps(default_branch.model_)}
@@ -431,10 +430,10 @@ def test_fused_matrix_is_sparse_float32_unless_dense_is_smaller(posts):
     tiny_image = make_image_features().set_params(
         features__transformer_list=[("color", ColorHistogram(bins=(2, 2, 2)))], features__transformer_weights=None
     )
-    sparse_one = MultimodalSentimentClassifier(image_features=tiny_image).fit(X, y)
+    sparse_one = MultimodalSentimentClassifier(features="handcrafted", image_features=tiny_image).fit(X, y)
     fused = sparse_one.model_.named_steps["features"].transform(X)
     # A few hundred n-gram columns beside 8 colour cells: well under half full, so sparse.
     assert hasattr(fused, "tocsr") and fused.dtype == np.float32
-    dense_one = MultimodalSentimentClassifier().fit(X, y)  # 1892 dense image columns: more than half full
+    dense_one = MultimodalSentimentClassifier(features="handcrafted").fit(X, y)  # 1892 dense HOG + colour columns
     fused = dense_one.model_.named_steps["features"].transform(X)
     assert isinstance(fused, np.ndarray) and fused.dtype == np.float32

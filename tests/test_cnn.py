@@ -20,12 +20,12 @@ from mmsent.image import (
     CNNEmbedder,
     CNNUnavailableError,
     ImageDecodeError,
+    _cnn,
     clear_embedding_cache,
     cnn_weights_path,
     export_cnn,
     make_image_features,
 )
-from mmsent.image import _cnn
 from mmsent.image._torch_weights import TorchFileError, load_state_dict
 
 from .conftest import synthetic_posts

@@ -26,7 +26,9 @@ def test_compare_fusions_scores_each_strategy_on_the_test_split():
     X, y = synthetic_posts(n=80, seed=0)
     X_test, y_test = synthetic_posts(n=40, seed=1)
     table, models = compare_fusions(
-        X, y, X_test, y_test, fusions=("text", "vote"), estimator=MultimodalSentimentClassifier(cv=3), return_models=True
+        X, y, X_test, y_test,
+        fusions=("text", "vote"), estimator=MultimodalSentimentClassifier(features="handcrafted", cv=3),
+        return_models=True,
     )
     assert table.index.tolist() == ["text", "vote"]
     for fusion in table.index:
@@ -41,13 +43,13 @@ def test_compare_fusions_scores_each_strategy_on_the_test_split():
 
 def test_ablation_report_cross_validates_every_fusion_on_the_same_folds(tmp_path):
     X, y = synthetic_posts(n=60, seed=2)
-    estimator = MultimodalSentimentClassifier(cv=2)
+    estimator = MultimodalSentimentClassifier(features="handcrafted", cv=2)
     report = ablation_report(X, y, cv=3, n_repeats=2, fusions=("text", "image", "stack"), estimator=estimator,
                              random_state=4, progress=False)
     assert report.scores.shape[0] == 3 * 3 * 2 and report.classes == ["negative", "positive"]
     folds = list(RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=4).split(X, y))
     train, test = folds[4]
-    model = MultimodalSentimentClassifier(fusion="image", cv=2).fit(X.iloc[train], y[train])
+    model = MultimodalSentimentClassifier(features="handcrafted", fusion="image", cv=2).fit(X.iloc[train], y[train])
     fold = report.scores.query("fusion == 'image' and fold == 4").iloc[0]
     assert fold["accuracy"] == np.mean(model.predict(X.iloc[test]) == y[test])
     summary, spread = report.summary(), report.summary("std")
@@ -56,7 +58,8 @@ def test_ablation_report_cross_validates_every_fusion_on_the_same_folds(tmp_path
     assert spread.at["image", "accuracy"] == pytest.approx(image_accuracy.std())
     assert 0 < summary.at["stack", "text_share"] < 1
     # Each post is scored once per repeat.
-    assert {fusion: m.sum() for fusion, m in report.confusion_matrices.items()} == {"text": 120, "image": 120, "stack": 120}
+    totals = {fusion: m.sum() for fusion, m in report.confusion_matrices.items()}
+    assert totals == {"text": 120, "image": 120, "stack": 120}
     per_class = report.class_summary()
     assert per_class.loc[("text", "positive"), "support"] == 10  # 30 positives / 3 folds
     recall = report.per_class.query("fusion == 'text' and `class` == 'positive'")["recall"].mean()
@@ -105,7 +108,7 @@ def test_tune_scores_candidates_on_the_dev_split_and_fills_in_featurizers():
     X, y = synthetic_posts(n=40, seed=0)
     X_dev, y_dev = synthetic_posts(n=20, seed=1)
     grid = {"C": [0.01, 1.0], "text_features__tfidf__min_df": [1, 3]}
-    template = MultimodalSentimentClassifier(fusion="text")
+    template = MultimodalSentimentClassifier(features="handcrafted", fusion="text")
     found = tune(X, y, grid, X_dev=X_dev, y_dev=y_dev, estimator=template, refit=False, progress=False)
     assert template.text_features is None  # the caller's estimator is left alone
     assert not hasattr(found, "best_estimator_") and found.scoring == "f1_macro"
@@ -116,7 +119,14 @@ def test_tune_scores_candidates_on_the_dev_split_and_fills_in_featurizers():
     assert refit.best_params_ == found.best_params_ and refit.best_estimator_.n_samples_fit_ == 60
     with pytest.raises(ValueError, match="unknown parameters"):
         tune(X, y, {"image_features__hog__nope": [1]}, progress=False)
-    assert set(default_param_grid("concat")) == {
+    assert set(default_param_grid("concat", "handcrafted")) == {
         "C", "text_features__tfidf__ngram_range", "text_features__tfidf__min_df", "image_features__decode__size",
         "text_weight",
     }
+    # The default (pretrained) branches: every name exists on the model tune builds.
+    grid = default_param_grid("concat")
+    assert set(grid) == {"C", "text_features__tfidf__tfidf__ngram_range", "text_features__tfidf__tfidf__min_df",
+                         "text_weight"}
+    built = MultimodalSentimentClassifier()
+    built.set_params(**dict(zip(("text_features", "image_features"), built._featurizers())))
+    assert set(grid) <= set(built.get_params(deep=True))

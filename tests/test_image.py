@@ -17,6 +17,7 @@ from mmsent.image import (
     HOGTransformer,
     ImageDecodeError,
     ImageDecoder,
+    _decode,
     clear_image_cache,
     decode_image,
     decode_images,
@@ -24,7 +25,7 @@ from mmsent.image import (
     make_image_features,
     rgb_to_hsv,
 )
-from mmsent.image import _decode
+from mmsent.image._cache import DecodedImages, EmbeddingCache, content_digest
 
 
 @pytest.fixture(autouse=True)
@@ -117,8 +118,8 @@ def test_decoded_files_are_cached_until_they_change(tmp_path, monkeypatch):
     path = tmp_path / "a.png"
     Image.new("RGB", (8, 8), (255, 0, 0)).save(path)
     calls = []
-    original = _decode.decode_image
-    monkeypatch.setattr(_decode, "decode_image", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
+    original = _decode._decode
+    monkeypatch.setattr(_decode, "_decode", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
     first = decode_images([path, path, path], size=(8, 8))
     assert len(calls) == 1
     Image.new("RGB", (8, 8), (0, 0, 255)).save(path)
@@ -126,6 +127,56 @@ def test_decoded_files_are_cached_until_they_change(tmp_path, monkeypatch):
     second = decode_images([path], size=(8, 8))
     assert len(calls) == 2
     assert first[0, 0, 0].tolist() == [255, 0, 0] and second[0, 0, 0].tolist() == [0, 0, 255]
+
+
+def test_decoded_image_cache_drops_the_least_recently_used_beyond_its_size():
+    cache = DecodedImages(max_bytes=250)
+    for name in "abc":
+        cache.put(name, np.zeros(100, np.uint8))
+    assert cache.get("a") is None and cache.get("b") is not None  # "a" dropped; "b" now the most recent
+    cache.put("d", np.zeros(100, np.uint8))
+    assert cache.get("c") is None and cache.get("b") is not None and cache.get("d") is not None
+    cache.put("d", np.zeros(160, np.uint8))  # replacing an entry counts its new size only
+    assert cache.get("b") is None and cache.get("d").nbytes == 160
+    cache.clear()
+    assert cache.get("d") is None
+
+
+def test_embedding_cache_round_trips_writes_whole_files_and_ignores_foreign_ones(tmp_path, monkeypatch):
+    cache = EmbeddingCache(tmp_path, shape=(4,))
+    key = content_digest(b"some image bytes")
+    assert key == content_digest(bytearray(b"some image bytes")[:]) and cache.get(key) is None
+    cache.put(key, np.arange(4))
+    np.testing.assert_array_equal(cache.get(key), np.arange(4, dtype=np.float32))
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [f"{key[:2]}/{key}.npy"]
+    np.save(tmp_path / key[:2] / f"{key}.npy", np.zeros(5, np.float32))  # another shape: recomputed
+    assert cache.get(key) is None
+    (tmp_path / key[:2] / f"{key}.npy").write_bytes(b"\x93NUMPY cut")  # truncated
+    assert cache.get(key) is None
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    cache.put(key, np.ones(4))
+    monkeypatch.setattr(np, "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        cache.put(key, np.zeros(4))
+    np.testing.assert_array_equal(cache.get(key), np.ones(4, np.float32))  # the old entry, whole
+    assert len(list(tmp_path.rglob("*"))) == 2  # the folder and the one file: no partial file left
+
+
+def test_the_content_digest_of_an_image_is_its_pixels_not_its_name(tmp_path):
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    assert content_digest(Image.fromarray(pixels)) == content_digest(Image.fromarray(pixels.copy()))
+    assert content_digest(Image.fromarray(pixels)) != content_digest(Image.fromarray(pixels[::-1].copy()))
+
+
+def test_decoders_pickled_before_the_file_size_limit_get_its_default():
+    old = ImageDecoder().fit([np.zeros((4, 4), np.uint8)])
+    del old.max_file_bytes
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.max_file_bytes == 64 * 2**20
+    assert loaded.transform([np.zeros((4, 4), np.uint8)]).shape == (1, 64, 64, 3)
 
 
 # -- HOG ----------------------------------------------------------------------------
@@ -170,7 +221,7 @@ def test_hog_on_real_photo_and_grayscale_batch():
 def test_hog_transformer_inputs_and_errors(image_files):
     transformer = HOGTransformer().fit(random_batch())
     assert transformer.n_features_out_ == 1764
-    assert transformer.get_feature_names_out()[:2].tolist() == ["hog0", "hog1"]
+    assert transformer.get_feature_names_out()[:2].tolist() == ["hogtransformer0", "hogtransformer1"]
     raw = transformer.transform(image_files)  # a raw column is decoded at 64x64
     decoded = transformer.transform(decode_images(image_files, size=(64, 64)))
     np.testing.assert_array_equal(raw, decoded)
@@ -390,7 +441,8 @@ def test_sparse_steps_are_stacked_and_batch_size_is_a_parameter():
     from sklearn.preprocessing import FunctionTransformer
 
     images = random_batch(n=5, size=16, seed=5)
-    batched = BatchedPipeline([("color", ColorHistogram()), ("sparse", FunctionTransformer(sparse.csr_array))], batch_size=2)
+    steps = [("color", ColorHistogram()), ("sparse", FunctionTransformer(sparse.csr_array))]
+    batched = BatchedPipeline(steps, batch_size=2)
     features = batched.fit_transform(images)
     assert sparse.issparse(features) and features.shape == (5, 128)
     np.testing.assert_array_equal(features.toarray(), ColorHistogram().fit_transform(images))

@@ -5,8 +5,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 
 from mmsent import MultimodalSentimentClassifier, load_model, save_model
-from mmsent.text import JiebaTokenizer, LexiconFeatures, make_text_features
-from mmsent.text import _lexicon
+from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, make_text_features
 
 from .conftest import synthetic_posts
 
@@ -105,7 +104,9 @@ def test_lexicons_are_read_from_the_installed_packages(lexicon):
 
 def test_missing_lexicon_package_says_what_to_install(monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vaderSentiment" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "vaderSentiment" else real_find_spec(name, *a)
+    )
     _lexicon._valences.cache_clear()
     _lexicon._modifiers.cache_clear()
     try:

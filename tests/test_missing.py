@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -121,13 +122,48 @@ def test_voting_renormalises_over_the_modalities_present(voting):
         assert np.allclose(proba[2], vote.class_prior_) and np.allclose(proba.sum(axis=1), 1)
 
 
+def test_unequal_weights_on_complete_posts_move_the_vote_their_way():
+    # Two branches that disagree on every post: the heavier one decides, whichever it is.
+    X = pd.DataFrame({"a": [0.0, 1.0, 0.1, 0.9, 0.2, 0.8], "b": [1.0, 0.0, 0.9, 0.1, 0.8, 0.2]})
+    y = [0, 1, 0, 1, 0, 1]
+    for voting in ("soft", "hard"):
+        a_wins = ModalityVotingClassifier([("a", _branch("a")), ("b", _branch("b"))], voting=voting, weights=[3, 1])
+        b_wins = clone(a_wins).set_params(weights=[1, 3])
+        # a learnt "high a: 1", b "low b: 1": on a == b they disagree on every post.
+        same = pd.DataFrame({"a": [0.0, 0.2, 0.8, 1.0], "b": [0.0, 0.2, 0.8, 1.0]})
+        a_wins.fit(X, y), b_wins.fit(X, y)
+        assert a_wins.named_estimators_["a"].predict(same).tolist() == [0, 0, 1, 1]
+        assert a_wins.predict(same).tolist() == [0, 0, 1, 1] and b_wins.predict(same).tolist() == [1, 1, 0, 0]
+    # A dropped branch takes its weight with it (scikit-learn's filtering of the weights).
+    alone = ModalityVotingClassifier([("a", _branch("a")), ("b", "drop")], voting="soft", weights=[2, 5]).fit(X, y)
+    np.testing.assert_allclose(alone.predict_proba(X), alone.named_estimators_["a"].predict_proba(X))
+
+
+def test_modality_classifier_says_what_is_wrong_with_its_input():
+    clf = _branch("a")
+    with pytest.raises(ValueError, match=r"X has 1 feature\(s\) .* and no column 'a'.*its columns are \['b'\]"):
+        clf.fit(pd.DataFrame({"b": [0.0, 1.0]}), [0, 1])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(pd.DataFrame({"a": [0.0, 1.0, 0.5]}), [0, 1])
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        clf.fit(sp.csr_matrix(np.eye(2)), [0, 1])
+    with pytest.raises(ValueError, match="Reshape your data"):
+        ModalityClassifier(LogisticRegression(), 0).fit(np.arange(4.0), [0, 1, 0, 1])
+    numbers = np.array([[0.0, 1], [1, 0], [0.2, 1], [0.9, 0]])
+    fitted = ModalityClassifier(LogisticRegression(), 0).fit(numbers, [0, 1, 0, 1])
+    assert fitted.n_features_in_ == 2
+
+
 def test_renormalize_needs_decision_level_fusion(posts):
     X, y = posts
     with pytest.raises(ValueError, match="missing='renormalize' .* fusion='concat'"):
-        MultimodalSentimentClassifier(fusion="concat", missing="renormalize").fit(X, y)
+        MultimodalSentimentClassifier(features="handcrafted", fusion="concat", missing="renormalize").fit(X, y)
     with pytest.raises(ValueError, match="missing must be one of"):
         make_fusion_model(
-            "vote", text_features=None, image_features=None, classifier=LogisticRegression(), missing="drop"
+            "vote", text_features=None, image_features=None, classifier=LogisticRegression(), text_column="text",
+            image_column="image", text_weight=1.0, image_weight=1.0, voting="soft", probability=False, cv=3,
+            missing="drop", projection="cca", n_components=2, shared_weight=1.0, text_label_column=None,
+            image_label_column=None, task_weight=1.0,
         )
 
 
@@ -144,13 +180,13 @@ def split():
 @pytest.fixture(scope="module")
 def text_only_score(split):
     X, y, X_test, y_test = split
-    return MultimodalSentimentClassifier(fusion="text").fit(X, y).score(X_test, y_test)
+    return MultimodalSentimentClassifier(features="handcrafted", fusion="text").fit(X, y).score(X_test, y_test)
 
 
 @pytest.mark.parametrize("fusion", ["concat", "vote", "stack"])
 def test_accuracy_moves_smoothly_from_fused_to_text_only_as_images_go_missing(fusion, split, text_only_score):
     X, y, X_test, y_test = split
-    clf = MultimodalSentimentClassifier(fusion=fusion, cv=3).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion=fusion, cv=3).fit(X, y)
     curve = [clf.score(without_images(X_test, fraction), y_test) for fraction in (0.0, 0.1, 0.5, 1.0)]
     assert curve[0] == clf.score(X_test, y_test)
     assert curve[0] > text_only_score  # fusion helps here, so there is a slope to follow
@@ -161,7 +197,7 @@ def test_accuracy_moves_smoothly_from_fused_to_text_only_as_images_go_missing(fu
 
 def test_vote_without_images_is_exactly_its_text_branch(split):
     X, y, X_test, _ = split
-    clf = MultimodalSentimentClassifier(fusion="vote").fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="vote").fit(X, y)
     text_branch = clf.model_.named_estimators_["text"]
     no_images = without_images(X_test, 1.0)
     assert np.allclose(clf.predict_proba(no_images), text_branch.predict_proba(X_test))
@@ -175,7 +211,7 @@ def test_posts_lacking_a_modality_are_usable_in_fit_and_predict(fusion, missing,
     X, y, X_test, y_test = split
     X = without_images(X, 0.3, seed=1).astype({"text": object})
     X.loc[X.index[::5], "text"] = np.nan  # 20% without text, some without either
-    clf = MultimodalSentimentClassifier(fusion=fusion, missing=missing, cv=3).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion=fusion, missing=missing, cv=3).fit(X, y)
     assert clf.score(X_test, y_test) > 0.7
     both_gone = X_test.head(3).assign(text=[None, "", np.nan], image=[None, "", np.nan])
     assert len(clf.predict(both_gone)) == 3
@@ -186,7 +222,7 @@ def test_missing_error_names_every_row_that_lacks_a_modality(posts):
     X = X.astype({"text": object, "image": object})
     X.loc[3, "image"] = None
     X.loc[8, "text"] = "  "
-    clf = MultimodalSentimentClassifier(missing="error")
+    clf = MultimodalSentimentClassifier(features="handcrafted", missing="error")
     with pytest.raises(ValueError, match="missing='error' and 2 posts lack a modality") as info:
         clf.fit(X, y)
     assert "row 8: no text (column 'text'" in str(info.value)
@@ -195,12 +231,14 @@ def test_missing_error_names_every_row_that_lacks_a_modality(posts):
     with pytest.raises(ValueError, match="row 3: no image"):
         clf.predict(X)
     # Text-only models do not care about the image column.
-    MultimodalSentimentClassifier(fusion="text", missing="error").fit(X.drop(index=[8]), np.delete(y, 8))
+    MultimodalSentimentClassifier(features="handcrafted",
+        fusion="text", missing="error").fit(X.drop(index=[8]), np.delete(y, 8))
 
 
 def test_image_features_of_the_default_branch_are_imputed_with_their_mean(posts):
     X, y = posts
-    clf = MultimodalSentimentClassifier(image_features=make_image_features(size=(32, 32))).fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted",
+        image_features=make_image_features(size=(32, 32))).fit(X, y)
     imputer = clf.model_.named_steps["features"].named_transformers_["image"]
     assert isinstance(imputer, ModalityImputer) and not imputer.sparse_output_
     expected = imputer.transformer_.transform(X["image"]).mean(axis=0)

@@ -29,7 +29,8 @@ from mmsent import (
     model_metadata,
     save_model,
 )
-from mmsent.fusion import FUSIONS
+from mmsent.fusion import FUSIONS, CrossModalProjector
+from mmsent.retrieval import CrossModalIndex
 
 from .conftest import synthetic_posts
 
@@ -37,7 +38,7 @@ from .conftest import synthetic_posts
 @pytest.fixture(scope="module")
 def fitted():
     X, y = synthetic_posts()
-    return MultimodalSentimentClassifier(fusion="stack", cv=3).fit(X, y), X
+    return MultimodalSentimentClassifier(features="handcrafted", fusion="stack", cv=3).fit(X, y), X
 
 
 def small_model():
@@ -112,7 +113,10 @@ def test_round_trip_predicts_the_same(fitted, tmp_path):
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_fusion_round_trips_through_skops(fusion, tmp_path):
     X, y = synthetic_posts(n=40)
-    clf = MultimodalSentimentClassifier(fusion=fusion, cv=2).fit(X, y)
+    X["image_label"] = y  # multitask's per-modality labels (the other fusions ignore the column)
+    clf = MultimodalSentimentClassifier(
+        features="handcrafted", fusion=fusion, cv=2, image_label_column="image_label"
+    ).fit(X, y)
     path = save_model(clf, tmp_path / "model.skops")
     assert path.read_bytes()[:4] == b"PK\x03\x04" and model_metadata(path)["file"]["format"] == "skops"
     loaded = load_model(path)
@@ -151,23 +155,44 @@ def test_fitted_models_of_every_fusion_hold_only_trusted_types(tmp_path):
     X, y = synthetic_posts(n=40)
     X.loc[[0, 5], "image"] = None
     X.loc[[1, 6], "text"] = None
+    X["image_label"] = y
     settings = [
         {"fusion": "concat", "probability": True},
         {"fusion": "vote", "classifier": "svc", "cv": StratifiedKFold(2)},  # CSR support vectors
         {"fusion": "stack", "cv": KFold(2)},
         {"fusion": "text", "probability": True},
         {"fusion": "image"},
+        {"fusion": "intermediate", "projection": "pls"},
+        {"fusion": "gated"},
+        {"fusion": "multitask", "image_label_column": "image_label"},
     ]
     assert {setting["fusion"] for setting in settings} == set(FUSIONS)
     found = set()
     for setting in settings:
-        clf = MultimodalSentimentClassifier(**{"cv": 2, **setting}).fit(X, y)
+        clf = MultimodalSentimentClassifier(features="handcrafted", **{"cv": 2, **setting}).fit(X, y)
         path = save_model(clf, tmp_path / "m.skops")
         found |= set(skops.io.get_untrusted_types(file=path))
         assert_same_predictions(load_model(path), clf, X)
-    # The optional featurizers' types are checked by their own tests (tests/test_cnn.py, tests/test_lexicon.py).
-    optional = {"mmsent.image._cnn.CNNEmbedder", "mmsent.text._lexicon.LexiconFeatures"}
+    # The optional featurizers' types are checked by their own tests (tests/test_cnn.py, tests/test_lexicon.py),
+    # the out-of-core classifier's by tests/test_scale.py, the retrieval index's below.
+    optional = {
+        "mmsent.image._cnn.CNNEmbedder",
+        "mmsent.text._lexicon.LexiconFeatures",
+        "mmsent.scale._out_of_core.IncrementalSentimentClassifier",
+        "mmsent.retrieval._index.CrossModalIndex",
+    }
     assert found | optional == set(TRUSTED_TYPES)
+
+
+def test_a_retrieval_index_round_trips_through_skops(tmp_path):
+    X, _ = synthetic_posts(n=40)
+    index = CrossModalIndex(projector=CrossModalProjector(n_components=2, svd_components=8)).fit(X)
+    path = save_model(index, tmp_path / "index.skops")
+    assert set(skops.io.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES)
+    loaded = load_model(path, expected=CrossModalIndex)
+    for a, b in zip(loaded.search(X["text"], modality="text"), index.search(X["text"], modality="text")):
+        np.testing.assert_array_equal(a, b)
+    assert model_metadata(path)["estimator"] == "mmsent.retrieval._index.CrossModalIndex"
 
 
 def test_trusted_types_are_a_sorted_list_of_names_that_exist():
@@ -208,7 +233,7 @@ def test_metadata_describes_the_model(fitted, tmp_path):
 
 def test_concat_feature_sizes(tmp_path):
     X, y = synthetic_posts(n=40)
-    clf = MultimodalSentimentClassifier(fusion="concat").fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="concat").fit(X, y)
     sizes = model_metadata(save_model(clf, tmp_path / "m.joblib"))["feature_sizes"]
     # HOG 1764 + colour 128, and the missing-image flag of the default missing="impute".
     assert sizes["image"] == 1892 + 1 and sum(sizes.values()) == clf.model_[:-1].transform(X).shape[1]

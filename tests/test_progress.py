@@ -53,22 +53,24 @@ def test_verbose_one_shows_bars_only_for_large_batches(monkeypatch, capsys):
 
 def test_classifier_passes_verbose_to_the_featurizers_it_builds(posts):
     X, y = posts
-    params = MultimodalSentimentClassifier(fusion="text", verbose=2).fit(X, y).model_.get_params()
+    params = MultimodalSentimentClassifier(features="handcrafted",
+        fusion="text", verbose=2).fit(X, y).model_.get_params()
     assert params["features__text__transformer__tokenize__verbose"] == 2
     own = make_text_features()
-    params = MultimodalSentimentClassifier(fusion="text", verbose=2, text_features=own).fit(X, y).model_.get_params()
+    params = MultimodalSentimentClassifier(features="handcrafted",
+        fusion="text", verbose=2, text_features=own).fit(X, y).model_.get_params()
     assert params["features__text__transformer__tokenize__verbose"] == 0  # a featurizer passed in keeps its own
     assert make_image_features(cnn=True, verbose=2).get_params()["cnn__embed__verbose"] == 2
-    assert clone(MultimodalSentimentClassifier(verbose=1)).get_params()["verbose"] == 1
+    assert clone(MultimodalSentimentClassifier(features="handcrafted", verbose=1)).get_params()["verbose"] == 1
 
 
 def test_verbose_changes_no_feature_and_zero_is_silent(posts, capsys):
     X, y = posts
-    loud = MultimodalSentimentClassifier(verbose=2).fit(X, y)
+    loud = MultimodalSentimentClassifier(features="handcrafted", verbose=2).fit(X, y)
     n_docs = X["text"].nunique()
     assert f"tokenize: 100%|██████████| {n_docs}/{n_docs}" in capsys.readouterr().err
     clear_token_cache()
-    quiet = MultimodalSentimentClassifier().fit(X, y)
+    quiet = MultimodalSentimentClassifier(features="handcrafted").fit(X, y)
     assert capsys.readouterr().err == ""
     # Exact features (LinearSVC's own shuffling makes its coefficients differ in the last digits).
     np.testing.assert_array_equal(loud.model_[:-1].transform(X), quiet.model_[:-1].transform(X))
@@ -77,7 +79,7 @@ def test_verbose_changes_no_feature_and_zero_is_silent(posts, capsys):
 
 def test_set_verbose_reaches_the_fitted_featurizers_and_nothing_else(posts, capsys):
     X, y = posts
-    clf = MultimodalSentimentClassifier(fusion="vote").fit(X, y)
+    clf = MultimodalSentimentClassifier(features="handcrafted", fusion="vote").fit(X, y)
     new = X.assign(text=[f"新的 {text}" for text in X["text"]])
     assert set_verbose(clf, 2) is clf
     clf.predict(new)

@@ -3,12 +3,14 @@
 import io
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFile
 
 from mmsent.datasets import read_manifest
 from mmsent.image import ImageDecodeError, decode_images
@@ -68,6 +70,58 @@ def test_image_decoder_decodes_valid_files_of_every_format(files):
     assert batch.shape == (len(files), 8, 8, 3) and batch.dtype == np.uint8
 
 
+def _truncation_sources():
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8))
+    out = {}
+    for name, fmt, options in (
+        ("jpeg", "JPEG", {}),
+        ("progressive-jpeg", "JPEG", {"progressive": True}),
+        ("png", "PNG", {}),
+        ("gif", "GIF", {}),
+        ("bmp", "BMP", {}),
+        ("tiff", "TIFF", {}),
+        ("webp", "WEBP", {"lossless": True}),
+    ):
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt, **options)
+        out[name] = buffer.getvalue()
+    return out
+
+
+TRUNCATION_SOURCES = _truncation_sources()
+
+
+@settings(FEW, max_examples=300)
+@given(
+    st.sampled_from(sorted(TRUNCATION_SOURCES)),
+    st.floats(0, 1, exclude_max=True),
+    st.sampled_from(["pil", "opencv"]),
+    st.booleans(),
+)
+def test_a_cut_image_is_refused_or_exact_never_filled_in(name, where, backend, lenient_pillow):
+    """Cut anywhere, a file decodes to exactly the pixels of the whole file or is a bad row: never part grey.
+
+    For JPEG and PNG, mmsent's own checks hold even when a user has made Pillow
+    fill in truncated images (``ImageFile.LOAD_TRUNCATED_IMAGES``).
+    """
+    from mmsent.image import decode_image
+
+    if backend == "opencv":
+        pytest.importorskip("cv2")
+    assume(not lenient_pillow or name in ("jpeg", "progressive-jpeg", "png"))
+    data = TRUNCATION_SOURCES[name]
+    whole = decode_image(data, size=None, backend=backend)
+    cut = data[: int(where * len(data))]
+    with mock.patch.object(ImageFile, "LOAD_TRUNCATED_IMAGES", lenient_pillow):
+        try:
+            batch = decode_images([cut], size=whole.shape[1::-1], backend=backend)
+        except ImageDecodeError as error:
+            assert error.problems[0][1].startswith(f"{len(cut)} bytes ")
+        else:
+            np.testing.assert_array_equal(batch[0], whole)
+
+
 MANIFEST_ERRORS = (
     "is neither UTF-8",
     "is not a readable CSV file",
@@ -104,3 +158,77 @@ def test_read_manifest_reads_or_says_what_is_wrong(suffix, content):
             assert any(reason in str(error) for reason in MANIFEST_ERRORS), str(error)
         else:
             assert isinstance(frame, pd.DataFrame) and "text" in frame.columns
+
+
+# -- HOG equals scikit-image on every input ------------------------------------------------------
+
+
+def _hypot_ties():
+    """Pairs of uint8-image gradients with equal squared magnitudes whose ``np.hypot`` values differ."""
+    g = np.arange(-255, 256)
+    rows, cols = (grid.ravel() for grid in np.meshgrid(g, g, indexing="ij"))
+    squared = rows * rows + cols * cols
+    hypot = np.hypot(rows.astype(np.float64), cols.astype(np.float64))
+    ties = []
+    for value in np.unique(squared[np.nonzero(hypot != np.sqrt(squared.astype(np.float64)))]):
+        members = np.flatnonzero(squared == value)
+        for a in members:
+            ties.extend(((rows[a], cols[a]), (rows[b], cols[b])) for b in members if hypot[a] != hypot[b])
+    return ties
+
+
+HYPOT_TIES = _hypot_ties()
+
+
+def test_hypot_orders_different_squared_magnitudes_exactly():
+    """What HOG's tie-break relies on: only equal squared magnitudes can have ``hypot`` out of order."""
+    g = np.arange(-255, 256, dtype=np.float64)
+    hypot = np.hypot(g[:, None], g[None, :]).ravel()
+    squared = (g[:, None] ** 2 + g[None, :] ** 2).ravel()
+    order = np.argsort(squared, kind="stable")
+    values, starts = np.unique(squared[order], return_index=True)
+    assert np.all(np.maximum.reduceat(hypot[order], starts)[:-1] < np.minimum.reduceat(hypot[order], starts)[1:])
+    assert HYPOT_TIES  # this libm's hypot does have such ties: the test below plants them
+
+
+def _plant(image, row, col, channel, gradient):
+    """Set the pixels around (row, col) of one channel so that its central differences are ``gradient``."""
+    for axis, step in enumerate(gradient):
+        low = max(0, -step)
+        before, after = ((row - 1, col), (row + 1, col)) if axis == 0 else ((row, col - 1), (row, col + 1))
+        image[(*before, channel)] = low
+        image[(*after, channel)] = low + step
+
+
+@st.composite
+def hog_images(draw):
+    """Small RGB images: noise, constant or duplicated channels, few grey levels, and planted channel ties."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    height, width = draw(st.integers(16, 26)), draw(st.integers(16, 26))
+    kind = draw(st.sampled_from(["noise", "constant-channel", "duplicated-channels", "few-levels"]))
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    if kind == "constant-channel":
+        image[..., draw(st.integers(0, 2))] = draw(st.integers(0, 255))
+    elif kind == "duplicated-channels":
+        image[..., 1] = image[..., 0]
+    elif kind == "few-levels":
+        image = rng.choice(np.array([0, 128, 255], np.uint8), (height, width, 3))
+    for _ in range(draw(st.integers(0, 6))):
+        first, second = draw(st.sampled_from(HYPOT_TIES))
+        row, col = draw(st.integers(1, height - 2)), draw(st.integers(1, width - 2))
+        channels = draw(st.permutations([0, 1, 2]))
+        _plant(image, row, col, channels[0], first)
+        _plant(image, row, col, channels[1], second)
+    return image
+
+
+@FEW
+@given(hog_images(), st.sampled_from(["L1", "L1-sqrt", "L2", "L2-Hys"]), st.sampled_from([(8, 8), (5, 7)]))
+def test_hog_equals_skimage_on_any_image(image, block_norm, cell):
+    from skimage.feature import hog
+
+    from mmsent.image import hog_batch
+
+    params = {"orientations": 9, "pixels_per_cell": cell, "cells_per_block": (2, 2), "block_norm": block_norm}
+    expected = hog(image, channel_axis=-1, **params)
+    np.testing.assert_allclose(hog_batch(image[None], **params)[0], expected, rtol=0, atol=1e-6)

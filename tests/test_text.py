@@ -80,6 +80,11 @@ def test_tokenizer_pickles_and_compares_by_configuration():
 def test_non_string_document_is_rejected():
     with pytest.raises(TypeError, match="expects str"):
         JiebaTokenizer()(42)
+    # In a batch, every bad row is named, whether or not workers would segment it.
+    docs = pd.Series(["好"] * 3 + [np.nan, 7], index=[10, 11, 12, 13, 14])
+    for n_jobs in (1, 2):
+        with pytest.raises(TypeError, match=r"2 rows are not:\n  row 13: got float nan\n  row 14: got int 7"):
+            JiebaTokenizer(n_jobs=n_jobs).transform(docs)
 
 
 def counting_segmenter(monkeypatch):
@@ -109,7 +114,11 @@ def test_each_document_is_segmented_once_across_cv_folds(monkeypatch):
 def test_batch_transform_equals_per_document_calls():
     docs = ["很好 great", "太差了", "很好 great", ""]
     tokenizer = JiebaTokenizer()
-    assert tokenizer.fit_transform(pd.Series(docs)) == [tokenizer(doc) for doc in docs]
+    tokens = tokenizer.fit_transform(pd.Series(docs))
+    assert [list(document) for document in tokens] == [tokenizer(doc) for doc in docs]
+    # The cached tuples themselves, not copies: a repeated document costs nothing more.
+    assert all(type(document) is tuple for document in tokens)
+    assert tokens[0] is tokens[2] and tokenizer.transform(docs[:1])[0] is tokens[0]
 
 
 def test_parallel_workers_give_the_serial_tokens(monkeypatch):
@@ -142,10 +151,16 @@ def test_this_process_segments_the_chunks_no_worker_has_started(monkeypatch):
     expected = {doc: tuple(JiebaTokenizer(backend="jieba")(doc)) for doc in docs}
     for workers, done_here in ((IdleWorkers(), chunks[::-1]), (FinishedWorkers(), [])):
         here = []
-        monkeypatch.setattr(_tokenizer, "get_reusable_executor", lambda max_workers: workers)
-        monkeypatch.setattr(
-            _tokenizer, "tokenize_chunk", lambda chunk, config: here.append(chunk) or _segment.tokenize_chunk(chunk, config)
-        )
+
+        def executor(max_workers, workers=workers):
+            return workers
+
+        def tokenize_here(chunk, config, here=here):
+            here.append(chunk)
+            return _segment.tokenize_chunk(chunk, config)
+
+        monkeypatch.setattr(_tokenizer, "get_reusable_executor", executor)
+        monkeypatch.setattr(_tokenizer, "tokenize_chunk", tokenize_here)
         results = list(_tokenizer._segment_chunks(chunks, config, n_jobs=2))
         assert here == done_here  # from the back, while no worker has taken the chunk
         assert sorted(map(tuple, (chunk for chunk, _ in results))) == sorted(map(tuple, chunks))

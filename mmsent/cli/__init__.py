@@ -1,4 +1,4 @@
-"""Command line: ``mmsent train | predict | evaluate | tune | info | demo | export-cnn``.
+"""Command line: ``mmsent train | predict | evaluate | tune | retrieve | info | demo | export-cnn``.
 
 One module per command, each with its ``add_parser(subparsers)`` and its ``run(args)``. Building
 the parser imports nothing heavy: each ``run`` imports what its command uses, so ``mmsent --help``
@@ -12,11 +12,12 @@ import sys
 import warnings
 
 from .. import __version__
-from . import _demo, _evaluate, _export_cnn, _info, _predict, _train, _tune
+from ..scale._dask import PartitionLostError
+from . import _demo, _evaluate, _export_cnn, _info, _predict, _retrieve, _train, _tune
 
 __all__ = ["main"]
 
-_COMMANDS = (_train, _predict, _evaluate, _tune, _info, _demo, _export_cnn)
+_COMMANDS = (_train, _predict, _evaluate, _tune, _retrieve, _info, _demo, _export_cnn)
 
 
 def _parser():
@@ -32,8 +33,8 @@ def main(argv=None):
     """Entry point of the ``mmsent`` command; returns the exit status.
 
     mmsent's own errors about what the user gave (``ValueError``, ``OSError``, an ``ImportError``
-    saying what to install) are one line on stderr and exit status 2; anything else is a bug and
-    keeps its traceback.
+    saying what to install) and a Dask partition the cluster could not compute are one line on
+    stderr and exit status 2; anything else is a bug and keeps its traceback.
     """
     args = _parser().parse_args(argv)
     logging.getLogger("jieba").setLevel(logging.WARNING)  # its dictionary-loading chatter
@@ -50,7 +51,7 @@ def main(argv=None):
         return 1
     except ModuleNotFoundError:  # a dependency missing altogether: an installation bug, shown where it is
         raise
-    except (ValueError, OSError, ImportError) as exc:
+    except (ValueError, OSError, ImportError, PartitionLostError) as exc:
         print(f"mmsent {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

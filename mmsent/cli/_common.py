@@ -7,13 +7,18 @@ module level: ``mmsent --help`` stays instant.
 """
 
 import argparse
+import contextlib
 import inspect
 from pathlib import Path
 
 from .._files import atomic_write, check_output_path
 
 # The classifier's parameters that are command-line options (each option's dest is the parameter's name).
-_MODEL_OPTIONS = ("fusion", "classifier", "C", "class_weight", "probability")
+_MODEL_OPTIONS = ("fusion", "features", "classifier", "C", "class_weight", "probability")
+FEATURES_HELP = (
+    "pretrained (TF-IDF + sentiment lexicons, CNN image embeddings; the default) or handcrafted "
+    "(TF-IDF, HOG + colour histograms: no pretrained resources, much faster on images)"
+)
 
 
 def add_quiet(parser):
@@ -25,6 +30,40 @@ def verbose(args):
     return 0 if args.quiet else 1
 
 
+def add_dask(parser, what):
+    parser.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help=f"{what}: 'local' starts a cluster of one worker process per core here, an address such as "
+        "tcp://host:8786 uses a running one (needs the dask extra)",
+    )
+
+
+@contextlib.contextmanager
+def dask_cluster(args):
+    """The Dask client of ``--dask`` for the ``with`` block, or None without it."""
+    if getattr(args, "dask", None) is None:
+        yield None
+        return
+    from ..scale import dask_client
+
+    with dask_client(args.dask) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def dask_jobs(args):
+    """joblib's ``n_jobs`` for the ``with`` block: -1 on the ``--dask`` cluster (joblib's Dask backend), else None."""
+    with dask_cluster(args) as client:
+        if client is None:
+            yield None
+            return
+        import joblib
+
+        with joblib.parallel_config(backend="dask"):
+            yield -1
+
+
 def add_model_options(parser, fusion=True):
     """The classifier's parameters a command line may set; left out, the classifier's defaults apply."""
     group = parser.add_argument_group("model", "MultimodalSentimentClassifier's parameters (default: its own)")
@@ -33,8 +72,10 @@ def add_model_options(parser, fusion=True):
             "--fusion",
             metavar="NAME",
             default=argparse.SUPPRESS,
-            help="concat (feature level), vote or stack (decision level), text or image (one modality only)",
+            help="concat (feature level), intermediate (a shared CCA space), vote, stack or gated (decision "
+            "level), multitask (needs --text-label-col / --image-label-col), text or image (one modality only)",
         )
+    group.add_argument("--features", metavar="SET", default=argparse.SUPPRESS, help=FEATURES_HELP)
     group.add_argument(
         "--classifier", metavar="NAME", default=argparse.SUPPRESS, help="linear_svc (LinearSVC) or svc (RBF SVC)"
     )

@@ -3,7 +3,6 @@
 import argparse
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from ._common import add_quiet, defaults, given
 
@@ -24,6 +23,34 @@ def add_columns(parser, roles=("text", "image", "label"), default="as mmsent.dat
         )
 
 
+# multitask's per-modality label columns: the classifier's parameter -> argparse dest.
+_TASK_FLAGS = {"text_label_column": "text_label_col", "image_label_column": "image_label_col"}
+# An MVSA folder's own (filled by its original layout, labelResult.txt; empty in the flat one).
+_MVSA_TASK_COLUMNS = {"text_label_column": "text_label", "image_label_column": "image_label"}
+
+
+def add_task_columns(parser):
+    """multitask's per-modality label columns (e.g. the demo's sticker_sentiment as the image's own label)."""
+    for role in ("text", "image"):
+        parser.add_argument(
+            f"--{role}-label-col",
+            metavar="NAME",
+            default=argparse.SUPPRESS,
+            help=f"manifest column holding the {role}'s own label, learnt beside the post's by fusion=multitask",
+        )
+
+
+def task_columns(args):
+    """The classifier's per-modality label columns: MVSA's own with --mvsa, else those the flags name."""
+    if not getattr(args, "mvsa", None):
+        return given(args, **_TASK_FLAGS)
+    flags = [f"--{dest.replace('_', '-')}" for dest in _TASK_FLAGS.values() if hasattr(args, dest)]
+    if flags:
+        raise ValueError(f"--mvsa reads MVSA's own per-modality labels (text_label, image_label): {', '.join(flags)} "
+                         "is for manifests")
+    return dict(_MVSA_TASK_COLUMNS)
+
+
 def add_sources(parser, held_out, held_help):
     """Training data (a manifest or an MVSA folder), a held-out manifest or CV, and the shared options."""
     source = parser.add_mutually_exclusive_group(required=True)
@@ -33,6 +60,7 @@ def add_sources(parser, held_out, held_help):
     parser.add_argument("--cv", type=int, metavar="K", help="stratified K-fold CV inside the training data instead")
     parser.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the folds and of random search")
     add_columns(parser)
+    add_task_columns(parser)
     add_quiet(parser)
 
 
@@ -69,7 +97,7 @@ def modalities(estimator, fusions=None):
     needed = set()
     for variant in variants:
         variant._validate_params()
-        needed.update(variant._required_columns())
+        needed.update(variant.required_columns())
     return tuple(role for role in ("text", "image") if getattr(estimator, f"{role}_column") in needed)
 
 
@@ -87,10 +115,19 @@ def describe(labels, manifest=None, **source):
     """Labelled data's fingerprint for the metadata: a manifest's SHA-256 (not the images'), or its source."""
     import pandas as pd
 
-    counts = pd.Series(labels).astype(str).value_counts().sort_index()
+    return describe_counts(pd.Series(labels).astype(str).value_counts().to_dict(), manifest, **source)
+
+
+def describe_counts(label_counts, manifest=None, **source):
+    """:func:`describe` from the labels' counts: what a run that never holds every label records."""
     if manifest is not None:
-        source = {"manifest": str(manifest), "sha256": hashlib.sha256(Path(manifest).read_bytes()).hexdigest()}
-    return {**source, "n_posts": len(labels), "label_counts": counts.to_dict()}
+        digest = hashlib.sha256()
+        with open(manifest, "rb") as file:  # in blocks: a manifest may be larger than memory
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        source = {"manifest": str(manifest), "sha256": digest.hexdigest()}
+    counts = {str(label): int(count) for label, count in label_counts.items()}
+    return {**source, "n_posts": sum(counts.values()), "label_counts": dict(sorted(counts.items()))}
 
 
 def image_files(frame, column):

@@ -1,10 +1,10 @@
-"""``mmsent predict``: labels (and probabilities) for a manifest of posts."""
+"""``mmsent predict``: labels (and probabilities) for a manifest of posts, streamed chunk by chunk."""
 
+import argparse
 import sys
 
-from .._files import atomic_write
-from ._common import add_quiet, check_outputs, verbose
-from ._data import add_columns, image_files, modalities
+from ._common import add_dask, add_quiet, check_outputs, dask_cluster, given, verbose
+from ._data import add_columns
 
 
 def add_parser(subparsers):
@@ -29,6 +29,15 @@ def add_parser(subparsers):
         help="skops files only: also trust this type (repeatable; `mmsent info` or the refusal lists them)",
     )
     add_columns(parser, roles=("text", "image"), default="the model's own; the column is read as the model's")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="posts read, predicted and written at a time: memory stays that of one chunk "
+        "(default: mmsent.scale.predict_manifest's)",
+    )
+    add_dask(parser, "predict the chunks on a Dask cluster's workers (they must reach the image files)")
     add_quiet(parser)
     parser.set_defaults(run=run)
 
@@ -41,76 +50,35 @@ def load_classifier(path, **options):
     return load_model(path, expected=MultimodalSentimentClassifier, **options)
 
 
-def _model_columns(frame, manifest, model):
-    """The manifest's columns under the model's names: the column flags map one onto the other.
-
-    Returns the frame the model reads and the renames (manifest column -> model column).
-    """
-    renames = {manifest[f"{role}_column"]: getattr(model, f"{role}_column") for role in ("text", "image")}
-    renames = {old: new for old, new in renames.items() if old != new}
-    # A manifest column that already bears one of the model's names gives way to the column mapped onto it.
-    shadowed = [new for new in renames.values() if new in frame.columns and new not in renames]
-    return frame.drop(columns=shadowed).rename(columns=renames), renames
-
-
-def _predictions(model, frame, on_error):
-    """Predicted labels, plus one probability column per class when the model has them, and the bad rows.
-
-    Posts skipped under ``on_error="skip"`` keep their row, with empty predictions.
-    """
-    import numpy as np
-    import pandas as pd
-
-    if not hasattr(model, "predict_proba"):
-        labels, errors = model.predict_robust(frame, on_error=on_error)
-        return pd.DataFrame({"prediction": labels}).reindex(frame.index), errors
-    # One pass: every fusion with probabilities predicts their most likely class.
-    probabilities, errors = model.predict_robust(frame, on_error=on_error, method="predict_proba")
-    labels = model.classes_[np.argmax(probabilities.to_numpy(), axis=1)]
-    out = pd.DataFrame({"prediction": labels}, index=probabilities.index).reindex(frame.index)
-    for label in model.classes_:
-        out[f"proba_{label}"] = probabilities[label].round(6).reindex(frame.index)
-    return out, errors
-
-
-def _report(errors, on_error, renames):
-    """Print the posts that could not be used as given, one line each, to stderr, under the manifest's names."""
+def _report(errors, on_error):
+    """Print the posts that could not be used as given, one line each, to stderr."""
     if not errors:
         return
-    manifest_names = {new: old for old, new in renames.items()}
     what = "skipped" if on_error == "skip" else "predicted without the bad modality"
     print(f"mmsent predict: {len(errors)} bad input(s), {what}:", file=sys.stderr)
     for error in errors:
-        print(
-            f"  row {error.row!r} ({manifest_names.get(error.column, error.column)}): {error.message}", file=sys.stderr
-        )
+        print(f"  row {error.row!r} ({error.column}): {error.message}", file=sys.stderr)
 
 
 def run(args):
-    import pandas as pd
-
     from .._progress import set_verbose
-    from ..datasets import read_manifest
+    from ..scale import predict_manifest
 
     check_outputs(args.out, inputs=[args.model, args.data])
     model = set_verbose(load_classifier(args.model, trusted=args.trust, sha256=args.sha256), verbose(args))
-    manifest = {
-        "text_column": getattr(args, "text_col", model.text_column),
-        "image_column": getattr(args, "image_col", model.image_column),
-    }
-    # Under skip / impute a missing image file is one bad row, reported with the others.
-    frame = read_manifest(args.data, **manifest, required=modalities(model), check_files=args.on_error == "raise")
-    X, renames = _model_columns(frame, manifest, model)
-    predictions, errors = _predictions(model, X, args.on_error)
-    result = pd.concat([frame, predictions], axis=1)
-    if args.out is None:
-        result.to_csv(sys.stdout, index=False)
-    else:
-        inputs = [args.model, args.data, *image_files(frame, manifest["image_column"])]
-        with atomic_write(args.out, "w", encoding="utf-8", newline="", inputs=inputs) as file:
-            if args.out.lower().endswith((".jsonl", ".json")):
-                result.to_json(file, orient="records", lines=True, force_ascii=False)
-            else:
-                result.to_csv(file, index=False)
-        print(f"wrote {int(predictions['prediction'].notna().sum())} predictions to {args.out}")
-    _report(errors, args.on_error, renames)
+    columns = given(args, text_column="text_col", image_column="image_col")
+    with dask_cluster(args) as client:
+        summary = predict_manifest(
+            model,
+            args.data,
+            args.out,
+            **columns,
+            **given(args, chunk_size="chunk_size"),
+            on_error=args.on_error,
+            inputs=[args.model],
+            client=client,
+            verbose=verbose(args),
+        )
+    if args.out is not None:
+        print(f"wrote {summary.predicted} predictions to {args.out}")
+    _report(summary.errors, args.on_error)

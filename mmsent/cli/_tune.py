@@ -3,8 +3,8 @@
 import argparse
 import ast
 
-from ._common import add_model_options, card_path, check_outputs, defaults, estimator, given, save
-from ._data import add_sources, load_sources, modalities, source_columns
+from ._common import add_dask, add_model_options, card_path, check_outputs, dask_jobs, defaults, estimator, given, save
+from ._data import add_sources, load_sources, modalities, source_columns, task_columns
 
 
 def _parse_param(text):
@@ -41,6 +41,7 @@ def add_parser(subparsers):
     parser.add_argument("--scoring", default=argparse.SUPPRESS, help="scikit-learn scorer")
     parser.add_argument("--top", type=int, default=5, help="candidates to show (default: 5)")
     add_model_options(parser)
+    add_dask(parser, "run the candidates' fits on a Dask cluster's workers (they must reach the image files)")
     parser.set_defaults(run=run)
 
 
@@ -61,19 +62,23 @@ def run(args):
     options = given(args, cv="cv", search="search", scoring="scoring", random_state="seed")
     settings = {**defaults(tune), **options}
     columns = source_columns(args)
-    template = estimator(args, text_column=columns["text_column"], image_column=columns["image_column"])
+    template = estimator(
+        args, text_column=columns["text_column"], image_column=columns["image_column"], **task_columns(args)
+    )
     check_outputs(args.out, card_path(args.out), inputs=[args.train, args.mvsa, args.dev])
     train, dev = load_sources(args, columns, modalities(template), args.dev)
-    found = tune(
-        train.X,
-        train.y,
-        dict(args.param) or None,
-        X_dev=None if dev is None else dev.X,
-        y_dev=None if dev is None else dev.y,
-        estimator=template,
-        progress=not args.quiet,
-        **options,
-    )
+    with dask_jobs(args) as n_jobs:
+        found = tune(
+            train.X,
+            train.y,
+            dict(args.param) or None,
+            X_dev=None if dev is None else dev.X,
+            y_dev=None if dev is None else dev.y,
+            estimator=template,
+            progress=not args.quiet,
+            n_jobs=n_jobs,
+            **options,
+        )
     where = "on the dev split" if dev is not None else f"by {settings['cv']}-fold CV"
     print(f"Best {settings['scoring']} {where}: {found.best_score_:.4f}")
     print("Best parameters:")

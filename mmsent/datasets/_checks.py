@@ -1,9 +1,12 @@
 """Checks every loader runs: text decoding with fallbacks, missing files, duplicates and label conflicts."""
 
 import hashlib
+import os
+import stat
 import warnings
 from pathlib import Path
 
+from .._files import file_kind
 from .._validation import describe_rows
 
 __all__ = ["MissingFilesError", "deduplicate", "find_duplicates", "read_text_file"]
@@ -20,7 +23,18 @@ class MissingFilesError(FileNotFoundError):
 
     def __init__(self, source, missing, what="files"):
         self.missing = list(missing)
-        super().__init__(f"{source}: {len(self.missing)} {what} do not exist:\n{describe_rows(self.missing)}")
+        reasons = [(row, _why_unusable(path)) for row, path in self.missing]
+        verb = "do not exist" if reasons == self.missing else "do not exist or are not regular files"
+        super().__init__(f"{source}: {len(self.missing)} {what} {verb}:\n{describe_rows(reasons)}")
+
+
+def _why_unusable(path):
+    """``path`` itself when it does not exist; else what it is instead of a regular file (a FIFO, a directory...)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return path
+    return path if stat.S_ISREG(mode) else f"{path} is not a regular file ({file_kind(mode)})"
 
 
 def raise_if_missing(source, paths, what="files"):

@@ -89,7 +89,9 @@ def _flat_layout(root):
     labels = pd.read_csv(root / "labels.csv", dtype=str, keep_default_na=False)
     missing = {"id", "label"} - set(labels.columns)
     if missing:
-        raise ValueError(f"{root / 'labels.csv'} has no column {sorted(missing)}; its columns are {list(labels.columns)}")
+        raise ValueError(
+            f"{root / 'labels.csv'} has no column {sorted(missing)}; its columns are {list(labels.columns)}"
+        )
     if "split" not in labels.columns:
         labels["split"] = None
     return labels.assign(text_label=None, image_label=None), root / "texts", root / "images"

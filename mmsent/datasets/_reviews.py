@@ -55,7 +55,9 @@ def load_reviews(path, *, text_column="review", label_column="label", label_name
     texts = frame[text_column].astype(object)
     empty = [(row, "no text") for row, text in texts.items() if not isinstance(text, str) or not text.strip()]
     if empty:
-        warnings.warn(f"{path}: {len(empty)} reviews are empty (kept):\n{describe_rows(empty)}", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}: {len(empty)} reviews are empty (kept):\n{describe_rows(empty)}", UserWarning, stacklevel=2
+        )
     rest = frame.drop(columns=[text_column, label_column])
     posts = rest.assign(text=texts, image=None, label=labels.astype(object))
     return posts[["text", "image", "label", *rest.columns]]

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.utils.parallel import Parallel, delayed
 
 from .._classifier import MultimodalSentimentClassifier
 from .._files import atomic_write
@@ -140,6 +141,7 @@ def ablation_report(
     estimator=None,
     random_state=0,
     progress=True,
+    n_jobs=None,
 ):
     """Fit text-only, image-only and every fusion through the same pipeline, and score them.
 
@@ -157,13 +159,20 @@ def ablation_report(
         Folds of the stratified K-fold, when there is no test split.
     n_repeats : int, default=1
         Repeats of the K-fold, each with other folds.
-    fusions : sequence of str, default=("text", "image", "concat", "vote", "stack")
+    fusions : sequence of str, default=DEFAULT_FUSIONS
+        Every fusion but ``"multitask"`` (add it with an ``estimator`` naming the
+        per-modality label columns).
     estimator : MultimodalSentimentClassifier, default=None
         Template whose parameters every run shares (its ``fusion`` is replaced).
     random_state : int, default=0
         Seed of the folds.
     progress : bool, default=True
         Show a progress bar (tqdm) over the fits.
+    n_jobs : int, default=None
+        Fits run at the same time by joblib (None: one, in this process, where the
+        token and image caches serve every fold). Under
+        ``joblib.parallel_config(backend="dask")`` they run on a Dask cluster (see
+        :func:`mmsent.scale.dask_client`).
 
     Returns
     -------
@@ -205,22 +214,30 @@ def ablation_report(
     settings["estimator"] = {key: repr(value) for key, value in template.get_params(deep=False).items()}
     n_fits = len(fusions) * (1 if X_test is not None else cv * n_repeats)
 
+    fits = [(fold, fusion, split) for fold, split in enumerate(splits) for fusion in fusions]
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_fit_and_predict)(template, fusion, *split) for _, fusion, split in fits
+    )
     rows, class_rows = [], []
     matrices = {fusion: np.zeros((len(classes), len(classes)), dtype=int) for fusion in fusions}
     with progress_bar(n_fits, desc="ablation", unit="fit", verbose=progress) as bar:
-        for fold, (X_train, y_train, X_eval, y_eval) in enumerate(splits):
-            for fusion in fusions:
-                bar.set_postfix_str(f"fold {fold}, {fusion}")
-                row, predicted, _ = fit_and_score(template, fusion, X_train, y_train, X_eval, y_eval)
-                rows.append({"fold": fold, **row})
-                matrices[fusion] += confusion_matrix(y_eval, predicted, labels=classes)
-                per_class = precision_recall_fscore_support(y_eval, predicted, labels=classes, zero_division=0)
-                for k, label in enumerate(classes):
-                    values = dict(zip(CLASS_METRICS, (float(column[k]) for column in per_class)))
-                    class_rows.append({"fusion": fusion, "fold": fold, "class": label, **values})
-                bar.update()
+        for (fold, fusion, (*_, y_eval)), (row, predicted) in zip(fits, results):
+            bar.set_postfix_str(f"fold {fold}, {fusion}")
+            rows.append({"fold": fold, **row})
+            matrices[fusion] += confusion_matrix(y_eval, predicted, labels=classes)
+            per_class = precision_recall_fscore_support(y_eval, predicted, labels=classes, zero_division=0)
+            for k, label in enumerate(classes):
+                values = dict(zip(CLASS_METRICS, (float(column[k]) for column in per_class)))
+                class_rows.append({"fusion": fusion, "fold": fold, "class": label, **values})
+            bar.update()
     scores = pd.DataFrame(rows)[["fusion", "fold", *METRICS]]
     return AblationReport(scores, pd.DataFrame(class_rows), matrices, classes, settings)
+
+
+def _fit_and_predict(template, fusion, X_train, y_train, X_eval, y_eval):
+    """One fit's scores and predictions, without the model (what a parallel fit sends back)."""
+    row, predicted, _ = fit_and_score(template, fusion, X_train, y_train, X_eval, y_eval)
+    return row, predicted
 
 
 def _as_frame(X):

@@ -13,23 +13,39 @@ from .._progress import progress_bar
 __all__ = ["default_param_grid", "tune"]
 
 
-def default_param_grid(fusion="concat"):
-    """A small search space for ``fusion``: TF-IDF n-grams and min_df, image size, C, modality weight.
+def default_param_grid(fusion="concat", features="pretrained"):
+    """A small search space for ``fusion`` and ``features``.
+
+    TF-IDF n-grams and min_df, image size, C, modality weight, and the shared space's size and
+    weight (``"intermediate"``) or the auxiliary tasks' weight (``"multitask"``). The names follow
+    the featurizers of that feature set: the pretrained text branch is a union whose ``tfidf``
+    pipeline holds the vectorizer (``text_features__tfidf__tfidf__...``); its image branch (CNN
+    embeddings) has no size to tune.
 
     Examples
     --------
     >>> from mmsent.evaluation import default_param_grid
-    >>> sorted(default_param_grid("text"))
+    >>> sorted(default_param_grid("text", "handcrafted"))
     ['C', 'text_features__tfidf__min_df', 'text_features__tfidf__ngram_range']
+    >>> sorted(default_param_grid("image"))
+    ['C']
+    >>> {name: values for name, values in default_param_grid("intermediate").items() if "features" not in name}
+    {'C': [0.1, 1.0], 'text_weight': [0.5, 1.0, 2.0], 'n_components': [8, 32], 'shared_weight': [0.5, 1.0]}
     """
     grid = {"C": [0.1, 1.0]}
     if fusion != "image":
-        grid["text_features__tfidf__ngram_range"] = [(1, 1), (1, 2)]
-        grid["text_features__tfidf__min_df"] = [1, 2]
-    if fusion != "text":
+        tfidf = "text_features__tfidf__tfidf" if features == "pretrained" else "text_features__tfidf"
+        grid[f"{tfidf}__ngram_range"] = [(1, 1), (1, 2)]
+        grid[f"{tfidf}__min_df"] = [1, 2]
+    if fusion != "text" and features == "handcrafted":
         grid["image_features__decode__size"] = [(64, 64), (96, 96)]
-    if fusion in ("concat", "vote"):
+    if fusion in ("concat", "intermediate", "vote", "multitask"):
         grid["text_weight"] = [0.5, 1.0, 2.0]
+    if fusion == "intermediate":
+        grid["n_components"] = [8, 32]
+        grid["shared_weight"] = [0.5, 1.0]
+    if fusion == "multitask":
+        grid["task_weight"] = [0.5, 1.0]
     return grid
 
 
@@ -60,6 +76,7 @@ def tune(
     random_state=0,
     refit=True,
     progress=True,
+    n_jobs=None,
 ):
     """Search hyper-parameters of a :class:`MultimodalSentimentClassifier`, then refit the best.
 
@@ -74,14 +91,16 @@ def tune(
     param_grid : dict, default=None
         Parameter name → list of values, nested names included (e.g.
         ``text_features__tfidf__ngram_range``, ``image_features__decode__size``).
-        None uses :func:`default_param_grid` for the estimator's fusion.
+        None uses :func:`default_param_grid` for the estimator's fusion and
+        feature set. A grid over ``features`` itself cannot hold nested
+        featurizer names (each candidate builds its own featurizers).
     X_dev, y_dev : DataFrame, array-like, default=None
         A dev split to choose on.
     estimator : MultimodalSentimentClassifier, default=None
-        The model to tune. None: the default one, with explicit
-        ``make_text_features()`` / ``make_image_features()`` so that their
-        parameters exist. A model whose featurizers are None gets them too,
-        with its own ``n_jobs`` and ``verbose``.
+        The model to tune. None: the default one. A model whose featurizers
+        are None gets those of its ``features`` explicitly (with its own
+        ``n_jobs`` and ``verbose``), so that their parameters exist, e.g.
+        ``image_features__cnn__embed__batch_size``.
     cv : int, default=3
         Inner folds when there is no dev split.
     search : {"grid", "halving"}, default="grid"
@@ -97,7 +116,12 @@ def tune(
         Refit the best candidate on all the data given (``X`` and ``X_dev``).
         False keeps every candidate's scores only, e.g. to report dev scores.
     progress : bool, default=True
-        Show a progress bar over the fits.
+        Show a progress bar over the fits (when they run in this process).
+    n_jobs : int, default=None
+        Fits run at the same time by the search (None: one, in this process, where
+        the token and image caches serve every candidate). Under
+        ``joblib.parallel_config(backend="dask")`` they run on a Dask cluster (see
+        :func:`mmsent.scale.dask_client`).
 
     Returns
     -------
@@ -110,7 +134,8 @@ def tune(
     >>> import numpy as np, pandas as pd
     >>> from mmsent import MultimodalSentimentClassifier
     >>> from mmsent.evaluation import tune
-    >>> X = pd.DataFrame({"text": ["good day", "bad day", "good", "bad"] * 4, "image": [np.zeros((8, 8, 3), np.uint8)] * 16})
+    >>> X = pd.DataFrame({"text": ["good day", "bad day", "good", "bad"] * 4,
+    ...                   "image": [np.zeros((8, 8, 3), np.uint8)] * 16})
     >>> y = ["pos", "neg"] * 8
     >>> found = tune(X, y, {"C": [0.01, 1.0]}, estimator=MultimodalSentimentClassifier(fusion="text"), progress=False)
     >>> found.best_params_, found.best_estimator_.predict(X.head(2)).tolist()
@@ -119,10 +144,12 @@ def tune(
     if search not in ("grid", "halving"):
         raise ValueError(f"search must be 'grid' or 'halving', got {search!r}")
     estimator = MultimodalSentimentClassifier() if estimator is None else clone(estimator)
-    # The featurizers it would build itself, made explicit so that their parameters exist.
-    text_features, image_features = estimator._featurizers()
-    estimator.set_params(text_features=text_features, image_features=image_features)
-    param_grid = default_param_grid(estimator.fusion) if param_grid is None else param_grid
+    param_grid = default_param_grid(estimator.fusion, estimator.features) if param_grid is None else param_grid
+    if "features" not in param_grid:
+        # The featurizers it would build itself, made explicit so that their parameters exist. Searching
+        # ``features`` itself needs them left to build: explicit featurizers win over it.
+        text_features, image_features = estimator._featurizers()
+        estimator.set_params(text_features=text_features, image_features=image_features)
     unknown = sorted(set(param_grid) - set(estimator.get_params(deep=True)))
     if unknown:
         raise ValueError(f"unknown parameters {unknown}; nested ones look like text_features__tfidf__min_df")
@@ -134,21 +161,19 @@ def tune(
         splitter = cv
     n_splits = 1 if X_dev is not None else cv
     total = len(ParameterGrid(param_grid)) * n_splits if search == "grid" else None
-    with progress_bar(total, desc=f"tune ({search})", unit="fit", verbose=progress) as bar:
-        scorer = _ProgressScorer(get_scorer(scoring), bar)
+    # A bar advanced by the scorer works where the scorer runs: in this process only.
+    in_process = n_jobs in (None, 1)
+    plain = get_scorer(scoring)
+    with progress_bar(total, desc=f"tune ({search})", unit="fit", verbose=progress and in_process) as bar:
+        scorer = _ProgressScorer(plain, bar) if in_process else plain
+        options = {"scoring": scorer, "cv": splitter, "refit": refit, "n_jobs": n_jobs}
         if search == "grid":
-            found = GridSearchCV(estimator, param_grid, scoring=scorer, cv=splitter, refit=refit)
+            found = GridSearchCV(estimator, param_grid, **options)
         else:
             found = HalvingRandomSearchCV(
-                estimator,
-                param_grid,
-                n_candidates=n_candidates,
-                scoring=scorer,
-                cv=splitter,
-                refit=refit,
-                random_state=random_state,
+                estimator, param_grid, n_candidates=n_candidates, random_state=random_state, **options
             )
         found.fit(X, y)
     # The progress bar is no part of the result: keep the plain scorer.
-    found.scoring, found.scorer_ = scoring, scorer.scorer
+    found.scoring, found.scorer_ = scoring, plain
     return found

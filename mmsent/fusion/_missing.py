@@ -9,9 +9,9 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import _estimator_has, check_consistent_length, check_is_fitted, column_or_1d
 
-from .._validation import missing_mask
+from .._validation import as_frame, missing_mask
 
 __all__ = ["ModalityClassifier", "ModalityImputer", "ModalityVotingClassifier"]
 
@@ -76,13 +76,38 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         self.add_indicator = add_indicator
 
     def fit(self, X, y=None):
-        """Fit the transformer on the posts that have the modality; learn the stand-in row."""
+        """Fit the transformer on the posts that have the modality; learn the stand-in row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_posts,)
+            One modality's column.
+        y : array-like of shape (n_posts,), default=None
+            Passed on (its rows of the posts that have the modality).
+
+        Returns
+        -------
+        self : ModalityImputer
+        """
         self.fit_transform(X, y)
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):
-        """Fit, then return the features of every post (stand-ins for those lacking the modality)."""
+        """Fit, then return the features of every post (stand-ins for those lacking the modality).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_posts,)
+            One modality's column.
+        y : array-like of shape (n_posts,), default=None
+            Passed on (its rows of the posts that have the modality).
+
+        Returns
+        -------
+        features : ndarray or CSR matrix of shape (n_posts, n_features + add_indicator)
+            As :meth:`transform`.
+        """
         present = ~missing_mask(X)
         if not present.any():
             raise ValueError(
@@ -97,7 +122,19 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         return self._assemble(features, present)
 
     def transform(self, X):
-        """Features of every post; posts lacking the modality get ``fill_`` (and the flag)."""
+        """Features of every post; posts lacking the modality get ``fill_`` (and the flag).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_posts,)
+            One modality's column.
+
+        Returns
+        -------
+        features : ndarray or CSR matrix of shape (n_posts, n_features + add_indicator)
+            Sparse when ``transformer_`` gives sparse features; with
+            ``add_indicator``, the last column is 1 for posts lacking the modality.
+        """
         check_is_fitted(self)
         present = ~missing_mask(X)
         features = self.transformer_.transform(_rows(X, present)) if present.any() else None
@@ -139,15 +176,6 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         return tags
-
-
-def _estimator_has(method):
-    """``available_if`` check: does the (fitted, else given) estimator have ``method``?"""
-
-    def check(self):
-        return hasattr(getattr(self, "estimator_", self.estimator), method)
-
-    return check
 
 
 class ModalityClassifier(ClassifierMixin, BaseEstimator):
@@ -203,13 +231,51 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         self.column = column
 
     def present(self, X):
-        """Boolean mask of the posts in ``X`` that have the modality."""
-        return ~missing_mask(_safe_indexing(X, self.column, axis=1))
+        """Which posts have the modality.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+
+        Returns
+        -------
+        mask : ndarray of bool of shape (n_posts,)
+            False where ``column`` holds a missing value.
+        """
+        X = as_frame(X)
+        try:
+            column = _safe_indexing(X, self.column, axis=1)
+        except (IndexError, KeyError, ValueError):
+            raise ValueError(
+                f"X has {X.shape[1]} feature(s) (shape={X.shape}) and no column {self.column!r} to read the "
+                f"modality from; its columns are {list(X.columns)}"
+            ) from None
+        return ~missing_mask(column)
+
+    @property
+    def n_features_in_(self):
+        """Number of columns of ``X`` seen in ``fit`` (by ``estimator_``)."""
+        return self.estimator_.n_features_in_
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
-        """Fit ``estimator`` on the posts that have the modality."""
-        y = column_or_1d(y)
+        """Fit ``estimator`` on the posts that have the modality.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+        y : array-like of shape (n_posts,)
+            Labels; the posts with the modality must cover every class.
+
+        Returns
+        -------
+        self : ModalityClassifier
+        """
+        X = as_frame(X)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
         present = self.present(X)
         self.classes_, counts = np.unique(y, return_counts=True)
         if not present.any():
@@ -225,6 +291,7 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _scores(self, X, method):
+        X = as_frame(X)
         present = self.present(X)
         if not present.any():
             n_columns = () if method == "decision_function" and len(self.classes_) == 2 else (len(self.classes_),)
@@ -235,8 +302,19 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def predict(self, X):
-        """Labels; posts lacking the modality get the most frequent class of ``fit``."""
+        """Labels; posts lacking the modality get the most frequent class of ``fit``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_posts,)
+        """
         check_is_fitted(self)
+        X = as_frame(X)
         present = self.present(X)
         out = np.repeat(self.classes_[[self.majority_class_index_]], len(present))
         if present.any():
@@ -245,13 +323,35 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
-        """Class probabilities; NaN rows for posts lacking the modality."""
+        """Class probabilities; NaN rows for posts lacking the modality.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_posts, n_classes)
+            Columns ordered as ``classes_``.
+        """
         check_is_fitted(self)
         return self._scores(X, "predict_proba")
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
-        """Confidence scores; NaN for posts lacking the modality."""
+        """Confidence scores; NaN for posts lacking the modality.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_posts,) or (n_posts, n_classes)
+            As the wrapped estimator's ``decision_function``.
+        """
         check_is_fitted(self)
         return self._scores(X, "decision_function")
 
@@ -260,10 +360,6 @@ class ModalityClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         return tags
-
-
-def _soft_voting(self):
-    return self.voting == "soft"
 
 
 class ModalityVotingClassifier(VotingClassifier):
@@ -297,16 +393,29 @@ class ModalityVotingClassifier(VotingClassifier):
     """
 
     def fit(self, X, y, **fit_params):
-        """Fit every estimator (each on the posts that have its modality)."""
+        """Fit every estimator (each on the posts that have its modality).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+        y : array-like of shape (n_posts,)
+            Labels.
+        **fit_params : dict
+            Passed to the estimators, as in ``VotingClassifier``.
+
+        Returns
+        -------
+        self : ModalityVotingClassifier
+        """
         super().fit(X, y, **fit_params)
-        self.class_prior_ = np.bincount(self.le_.transform(column_or_1d(y)), minlength=len(self.classes_)) / len(y)
+        codes = self.le_.transform(column_or_1d(y))
+        self.class_prior_ = np.bincount(codes, minlength=len(self.classes_)) / len(codes)
         return self
 
     def _row_weights(self, X):
         """``(n_estimators, n_posts)``: each estimator's weight, zero where the post lacks its modality."""
-        weights = np.ones(len(self.estimators_)) if self.weights is None else np.asarray(
-            [w for (_, est), w in zip(self.estimators, self.weights) if est != "drop"], dtype=float
-        )
+        weights = np.ones(len(self.estimators_)) if self.weights is None else np.asarray(self._weights_not_none, float)
         return weights[:, None] * np.array([est.present(X) for est in self.estimators_], dtype=float)
 
     def _renormalised(self, votes, weights):
@@ -315,15 +424,37 @@ class ModalityVotingClassifier(VotingClassifier):
         mixed = np.einsum("mn,mnk->nk", weights, np.nan_to_num(votes))
         return np.where(total[:, None] > 0, mixed / np.where(total > 0, total, 1.0)[:, None], self.class_prior_)
 
-    @available_if(_soft_voting)
+    @available_if(VotingClassifier._check_voting)
     def predict_proba(self, X):
-        """Average of the present modalities' probabilities, renormalised per post."""
+        """Average of the present modalities' probabilities, renormalised per post.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_posts, n_classes)
+            Weighted mean over the modalities each post has; ``class_prior_``
+            for a post with none.
+        """
         check_is_fitted(self)
         probas = np.asarray([est.predict_proba(X) for est in self.estimators_])
         return self._renormalised(probas, self._row_weights(X))
 
     def predict(self, X):
-        """Labels: soft or hard vote of the modalities each post has."""
+        """Labels: soft or hard vote of the modalities each post has.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_posts, n_columns)
+            Posts.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_posts,)
+        """
         check_is_fitted(self)
         if self.voting == "soft":
             winners = np.argmax(self.predict_proba(X), axis=1)

@@ -34,6 +34,13 @@ def _is_row_wise(step):
     return isinstance(step, _ROW_WISE) or not get_tags(step).requires_fit
 
 
+def _sliceable(X):
+    """``X`` in a form whose rows can be sliced: CSR for sparse input, an array for other array-likes."""
+    if scipy.sparse.issparse(X):
+        return X.tocsr()
+    return X if hasattr(X, "__getitem__") else np.asarray(X)
+
+
 def _rows(X, start, stop):
     return X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
 
@@ -112,19 +119,67 @@ class BatchedPipeline(Pipeline):
         self.sparse_output = sparse_output
 
     def fit(self, X, y=None, **params):
-        """Fit the steps; every row is read once, so bad rows are reported at fit."""
+        """Fit the steps; every row is read once, so bad rows are reported at fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, ...)
+            Rows for the first step (an image column, a decoded batch, a matrix).
+        y : array-like of shape (n_rows,), default=None
+            Passed to the steps' ``fit`` when they are not row-wise.
+        **params : dict
+            Routed to the steps as in :meth:`Pipeline.fit <sklearn.pipeline.Pipeline.fit>`;
+            the pipeline then runs unbatched.
+
+        Returns
+        -------
+        self : BatchedPipeline
+        """
         self.fit_transform(X, y, **params)
         return self
 
     def fit_transform(self, X, y=None, **params):
-        """Fit the steps (on the first batch when they are row-wise) and transform every row."""
+        """Fit the steps (on the first batch when they are row-wise) and transform every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, ...)
+            Rows for the first step.
+        y : array-like of shape (n_rows,), default=None
+            Passed to the steps' ``fit`` when they are not row-wise.
+        **params : dict
+            Routed to the steps as in ``Pipeline``; the pipeline then runs unbatched.
+
+        Returns
+        -------
+        features : ndarray or CSR matrix of shape (n_rows, n_features)
+            The last step's output (CSR with ``sparse_output=True``).
+        """
         self._validate_params()
         if params or not _is_row_wise(self):
             return self._as_output(super().fit_transform(X, y, **params))
         return self._run_batches(X, fitted=False)
 
     def transform(self, X, **params):
-        """Transform ``X`` batch by batch into one output array."""
+        """Transform ``X`` batch by batch into one output array.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, ...)
+            Rows for the first step.
+        **params : dict
+            Routed to the steps as in ``Pipeline``; the pipeline then runs unbatched.
+
+        Returns
+        -------
+        features : ndarray or CSR matrix of shape (n_rows, n_features)
+            The last step's output (CSR with ``sparse_output=True``).
+
+        Raises
+        ------
+        BadRowsError
+            One error naming the bad rows of every batch.
+        """
         if params:
             return self._as_output(super().transform(X, **params))
         return self._run_batches(X, fitted=True)
@@ -139,6 +194,7 @@ class BatchedPipeline(Pipeline):
         n_rows = _num_samples(X)
         if n_rows <= self.batch_size:
             return self._as_output(super().transform(X) if fitted else super().fit_transform(X))
+        X = _sliceable(X)
         dense, sparse, errors = None, None, []
         bar = progress_bar(
             n_rows, desc="image features", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_ROWS
@@ -167,6 +223,17 @@ class BatchedPipeline(Pipeline):
         if errors:
             raise _merged_error(errors, n_rows)
         return dense if sparse is None else sparse.matrix()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Stateless steps (a Normalizer, say) work unfitted, and so does a pipeline of nothing else.
+        try:
+            tags.requires_fit = any(
+                get_tags(step).requires_fit for _, step in self.steps if step is not None and step != "passthrough"
+            )
+        except (ValueError, AttributeError, TypeError):  # steps not validated yet: fit will say what is wrong
+            pass
+        return tags
 
 
 class _GrowingCSR:

@@ -12,24 +12,24 @@ import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
-from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._files import atomic_write
 from .._packages import package_dir
 from .._progress import progress_bar
-from .._validation import as_value_list, describe_rows, is_missing, row_labels
-from ._decode import MAX_PIXELS, ImageDecodeError, _check_pixels, _failure, _open, _to_rgb
+from .._validation import as_value_list, row_labels
+from ._cache import EmbeddingCache, content_digest
+from ._io import MAX_FILE_BYTES, MAX_PIXELS, ImageDecodeError, decode_rgb, load_rows, read_cell
 
 __all__ = [
     "CNNEmbedder",
@@ -197,69 +197,28 @@ def preprocess(images):
     return ((images.astype(np.float32) - _MEAN) / _SCALE).transpose(0, 3, 1, 2).copy()
 
 
-def _content(value):
-    """(bytes that identify the image, the value to decode): a file is read once for both."""
-    if isinstance(value, (str, os.PathLike)):
-        data = Path(value).read_bytes()
-        return data, data
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value), value
-    if isinstance(value, Image.Image):
-        return f"{value.mode}{value.size}".encode() + value.tobytes(), value
-    if isinstance(value, np.ndarray):
-        return f"{value.dtype}{value.shape}".encode() + np.ascontiguousarray(value).tobytes(), value
-    raise TypeError(f"expected a file path, bytes, a PIL image or a uint8 array, got {type(value).__name__}")
-
-
-def cnn_input(value, max_pixels=MAX_PIXELS):
+def cnn_input(value, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
     """One image input → the centre 224x224 crop of it scaled to 256 px on its shorter side, uint8 RGB.
 
-    JPEGs are decoded directly at a reduced scale when they are much larger (PIL's draft mode).
+    ``value`` is any image cell, or what :func:`~mmsent.image._io.read_cell` made of
+    one. JPEGs are decoded directly at a reduced scale when they are much larger
+    (PIL's draft mode).
     """
-    image = _open(value)
-    try:
-        _check_pixels(image.width, image.height, max_pixels)
-        if getattr(image, "format", None) == "JPEG":
-            image.draft("RGB", (RESIZE, RESIZE))
-        rgb = _to_rgb(image)
-        scale = RESIZE / min(rgb.size)
-        width, height = max(CROP, round(rgb.width * scale)), max(CROP, round(rgb.height * scale))
-        if (width, height) != rgb.size:
-            rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
-        left, top = (width - CROP) // 2, (height - CROP) // 2
-        return np.asarray(rgb.crop((left, top, left + CROP, top + CROP)), dtype=np.uint8)
-    finally:
-        if image is not value:
-            image.close()
+    rgb = decode_rgb(read_cell(value, max_file_bytes), max_pixels, draft=(RESIZE, RESIZE))
+    scale = RESIZE / min(rgb.size)
+    width, height = max(CROP, round(rgb.width * scale)), max(CROP, round(rgb.height * scale))
+    if (width, height) != rgb.size:
+        rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
+    left, top = (width - CROP) // 2, (height - CROP) // 2
+    return np.asarray(rgb.crop((left, top, left + CROP, top + CROP)), dtype=np.uint8)
 
 
-def _cached(cache_folder, key):
-    """The cached embedding of an image content hash, or None."""
-    path = None if cache_folder is None else cache_folder / key[:2] / f"{key}.npy"
-    if path is None or not path.is_file():
-        return None
-    try:
-        embedding = np.load(path)
-    except (OSError, ValueError):  # truncated or foreign file: recompute it
-        return None
-    return embedding if embedding.shape == (EMBEDDING_SIZE,) and embedding.dtype == np.float32 else None
+class _Prepared(NamedTuple):
+    """One image ready for the network: its content digest, and its cached embedding or else its crop."""
 
-
-def _load_row(value, max_pixels, cache_folder):
-    """(content hash, cached embedding or 224x224 crop, None) or (None, None, why): one row, thread-safe.
-
-    An image whose embedding is cached is hashed but not decoded; an unreadable cache
-    entry is recomputed.
-    """
-    if is_missing(value):
-        return None, None, "no image (missing value)"
-    try:
-        content, source = _content(value)
-        key = hashlib.sha256(content).hexdigest()
-        cached = _cached(cache_folder, key)
-        return key, cnn_input(source, max_pixels) if cached is None else cached, None
-    except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
-        return None, None, _failure(value, exc)
+    digest: str
+    embedding: np.ndarray | None
+    crop: np.ndarray | None
 
 
 def clear_embedding_cache(cache_dir=None):
@@ -271,7 +230,7 @@ def clear_embedding_cache(cache_dir=None):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-class CNNEmbedder(TransformerMixin, BaseEstimator):
+class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Images → pooled 1280-d EfficientNet-Lite0 (ImageNet) embeddings, float32, run by onnxruntime.
 
     Each image is decoded at its own resolution, scaled to 256 px on its shorter
@@ -311,6 +270,9 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         None: no cache.
     max_pixels : int or None, default=50_000_000
         Images with more pixels are refused before they are decoded.
+    max_file_bytes : int or None, default=67_108_864 (64 MiB)
+        Larger files are refused before they are read; only regular files are
+        read (see :func:`~mmsent.image.decode_image`).
     verbose : int, default=0
         Progress bar on stderr over the images ``transform`` reads, advanced batch
         by batch (cached ones included): 0 none, 1 from 128 images, 2 for any batch.
@@ -347,6 +309,7 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "cache_dir": [str, os.PathLike, StrOptions({"auto"}), None],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "max_file_bytes": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -359,6 +322,7 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         n_jobs=None,
         cache_dir="auto",
         max_pixels=MAX_PIXELS,
+        max_file_bytes=MAX_FILE_BYTES,
         verbose=0,
     ):
         self.model_path = model_path
@@ -368,7 +332,13 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
         self.max_pixels = max_pixels
+        self.max_file_bytes = max_file_bytes
         self.verbose = verbose
+
+    def __setstate__(self, state):
+        # Models saved before the file size limit existed get its default.
+        state.setdefault("max_file_bytes", MAX_FILE_BYTES)
+        super().__setstate__(state)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
@@ -430,28 +400,34 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
                 file.write(network)
         return network
 
-    def _cache_folder(self):
+    def _embedding_cache(self):
         if self.cache_dir is None:
             return None
         root = cnn_cache_dir() / "embeddings" if self.cache_dir == "auto" else Path(self.cache_dir)
-        return root / f"{self.model_sha256_[:16]}-{RESIZE}-{CROP}"
+        return EmbeddingCache(root / f"{self.model_sha256_[:16]}-{RESIZE}-{CROP}", shape=(EMBEDDING_SIZE,))
 
     def _embed(self, crops):
         session = _session(self.model_sha256_, self._network, self.providers, self.n_threads)
         return session.run(["embedding"], {"pixels": crops})[0].astype(np.float32, copy=False)
 
-    def _batches(self, values, pool, folder):
-        """Decoded batches, one ahead of the caller: the next decodes while the network runs."""
-        starts = range(0, len(values), self.batch_size)
+    def _prepare(self, value, cache):
+        """Read one cell; decode and crop it only when its embedding is not cached."""
+        source = read_cell(value, self.max_file_bytes)
+        digest = content_digest(source)
+        embedding = None if cache is None else cache.get(digest)
+        crop = cnn_input(source, self.max_pixels) if embedding is None else None
+        return _Prepared(digest, embedding, crop)
+
+    def _batches(self, values, cache):
+        """Prepared batches, one ahead of the caller: the next is read and decoded while the network runs."""
 
         def load(start):
             chunk = values[start : start + self.batch_size]
-            return list(pool.map(lambda value: _load_row(value, self.max_pixels, folder), chunk))
+            return load_rows(chunk, lambda value: self._prepare(value, cache), n_jobs=self.n_jobs)
 
-        pending = None
-        with ThreadPoolExecutor(1) as prefetch:
-            for start in starts:
-                pending = pending or prefetch.submit(load, start)
+        with ThreadPoolExecutor(1) as prefetch:  # one pipeline stage; load_rows has the decoding threads
+            pending = prefetch.submit(load, 0)
+            for start in range(0, len(values), self.batch_size):
                 rows = pending.result()
                 following = start + self.batch_size
                 pending = prefetch.submit(load, following) if following < len(values) else None
@@ -460,55 +436,42 @@ class CNNEmbedder(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Embed every row; raises :class:`ImageDecodeError` naming all unreadable rows."""
         check_is_fitted(self)
-        values = list(X) if isinstance(X, np.ndarray) and X.ndim == 4 and X.dtype == np.uint8 else as_value_list(X)
-        folder = self._cache_folder()
+        decoded_batch = isinstance(X, np.ndarray) and X.ndim == 4 and X.dtype == np.uint8
+        values = list(X) if decoded_batch else as_value_list(X)
+        cache = self._embedding_cache()
         embeddings = np.zeros((len(values), EMBEDDING_SIZE), dtype=np.float32)
         failures = []
-        workers = max(1, effective_n_jobs(self.n_jobs))
         bar = progress_bar(
             len(values), desc="CNN embed", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_IMAGES
         )
-        with ThreadPoolExecutor(workers) as pool, bar:
-            for start, rows in self._batches(values, pool, folder):
-                todo, crops, keys = [], [], []
-                for offset, (key, pixels_or_embedding, why) in enumerate(rows):
-                    if why is not None:
-                        failures.append((start + offset, why))
-                    elif pixels_or_embedding.dtype == np.float32:
-                        embeddings[start + offset] = pixels_or_embedding
+        with bar:
+            for start, rows in self._batches(values, cache):
+                todo = []  # (position, prepared image) of the images the network must embed
+                for position, row in enumerate(rows, start):
+                    if row.error is not None:
+                        failures.append((position, row.error))
+                    elif row.value.embedding is not None:
+                        embeddings[position] = row.value.embedding
                     else:
-                        todo.append(start + offset)
-                        crops.append(pixels_or_embedding)
-                        keys.append(key)
+                        todo.append((position, row.value))
                 if todo:
-                    embeddings[todo] = self._embed(np.stack(crops))
-                    if folder is not None:
-                        for row, key in zip(todo, keys):
-                            _store(folder / key[:2] / f"{key}.npy", embeddings[row])
+                    positions = [position for position, _ in todo]
+                    embeddings[positions] = self._embed(np.stack([prepared.crop for _, prepared in todo]))
+                    if cache is not None:
+                        for position, prepared in todo:
+                            cache.put(prepared.digest, embeddings[position])
                 bar.update(len(rows))
         if failures:
-            labels = row_labels(X) if not isinstance(X, np.ndarray) or X.ndim != 4 else list(range(len(values)))
-            problems = [(labels[i], why) for i, why in failures]
-            raise ImageDecodeError(
-                f"{len(problems)} of {len(values)} images could not be read:\n{describe_rows(problems)}", problems
-            )
+            labels = list(range(len(values))) if decoded_batch else row_labels(X)
+            raise ImageDecodeError.for_rows([(labels[i], why) for i, why in failures], len(values))
         return embeddings
 
-    def get_feature_names_out(self, input_features=None):
-        """``cnn0`` … ``cnn1279``."""
-        check_is_fitted(self)
-        return np.asarray([f"cnn{i}" for i in range(EMBEDDING_SIZE)], dtype=object)
+    @property
+    def _n_features_out(self):  # read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+        return self.n_features_out_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         return tags
 
-
-def _store(path, embedding):
-    """Save one embedding atomically (parallel runs may write the same key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".npy.part")
-    with os.fdopen(handle, "wb") as file:
-        np.save(file, embedding)
-    os.replace(partial, path)

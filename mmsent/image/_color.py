@@ -4,7 +4,7 @@ from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
 from ._decode import as_image_batch
@@ -14,20 +14,50 @@ __all__ = ["ColorHistogram", "rgb_to_hsv"]
 _CHUNK_PIXELS = 2**19
 
 
-@lru_cache(maxsize=2)
-def _cell_table(bins):
-    """Histogram cell of every 24-bit RGB colour, computed once per ``bins`` (16 MB).
+@lru_cache(maxsize=8)
+def _cell_tables(bins):
+    """Exact histogram cells as two small lookup tables (330 KB; milliseconds to build).
 
-    Quantising 16.7M colours once (about a second) makes each pixel one lookup,
-    instead of a dozen float operations per pixel per image.
+    A channel value x in [0, 1] falls in bin ``min(floor(x * n), n - 1)``. Hue
+    depends on the colour only through r - g and g - b, saturation (chroma / max)
+    and value (max / 255) through max and min: the first table holds the hue
+    cell's offset by ``(r - g + 255) * 511 + (g - b + 255)``, the second the
+    saturation-value cell by ``max * 256 + min``. Each is a ratio of integers,
+    binned exactly by integer floor division: floats put some colours on bin
+    edges (such as saturation 1/2) on either side.
     """
-    cells = np.empty(2**24, dtype=np.uint8 if np.prod(bins) <= 256 else np.int32)
-    step = 2**17  # colours per pass: keeps the float temporaries near 10 MB
-    for start in range(0, 2**24, step):
-        colours = np.arange(start, start + step, dtype=np.int32)
-        rgb = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=-1).astype(np.uint8)
-        quantised = np.minimum((rgb_to_hsv(rgb) * bins).astype(np.intp), np.asarray(bins) - 1)
-        cells[start : start + step] = (quantised[:, 0] * bins[1] + quantised[:, 1]) * bins[2] + quantised[:, 2]
+    n_hue, n_saturation, n_value = bins
+    dtype = np.uint8 if n_hue * n_saturation * n_value <= 256 else np.int32
+    # Every (r - g, g - b) as the colour (r - g + g - b, g - b, 0): hue does not change with the level.
+    g = np.broadcast_to(np.arange(-255, 256, dtype=np.int16), (511, 511))
+    r = g[0][:, None] + g
+    high = np.maximum(np.maximum(r, g), 0)
+    chroma = high - np.minimum(np.minimum(r, g), 0)
+    # Where the hue lies in [0, 6 * chroma): red at 0, green at 2 * chroma, blue at 4 * chroma (b = 0).
+    position = np.where(r == high, g, np.where(g == high, 2 * chroma - r, r - g + 4 * chroma))
+    position += np.where(position < 0, 6 * chroma, 0).astype(np.int16)
+    hue = position.astype(np.int32) * n_hue // (6 * np.maximum(chroma, 1).astype(np.int32))
+    level = np.arange(256)
+    high, low = level[:, None], level[None, :]
+    value = np.minimum(high * n_value // 255, n_value - 1)
+    saturation = np.minimum(np.maximum(high - low, 0) * n_saturation // np.maximum(high, 1), n_saturation - 1)
+    hue_cell = hue * (n_saturation * n_value)
+    return hue_cell.astype(dtype).ravel(), (saturation * n_value + value).astype(dtype).ravel()
+
+
+def _cells(pixels, bins):
+    """Histogram cell of each pixel of a uint8 RGB array ``(..., 3)``, as ``(h * n_s + s) * n_v + v``."""
+    hue_cell, saturation_value_cell = _cell_tables(bins)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    hue_index = r.astype(np.int32) - g
+    hue_index *= 511
+    hue_index += g.astype(np.int16) - b
+    hue_index += 255 * 511 + 255
+    saturation_value_index = np.maximum(np.maximum(r, g), b).astype(np.uint16)
+    saturation_value_index <<= 8
+    saturation_value_index |= np.minimum(np.minimum(r, g), b)
+    cells = hue_cell[hue_index]
+    cells += saturation_value_cell[saturation_value_index]
     return cells
 
 
@@ -47,8 +77,12 @@ def rgb_to_hsv(images):
     return np.stack([hue / 6.0, saturation, value], axis=-1).astype(np.float32)
 
 
-class ColorHistogram(TransformerMixin, BaseEstimator):
+class ColorHistogram(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Joint HSV colour histogram of each image, normalised to sum to 1.
+
+    A pixel with hue, saturation and value h, s, v in [0, 1] counts in bin
+    ``min(floor(x * n), n - 1)`` of each, computed exactly in integers: a colour
+    on a bin edge (saturation 1/2, hue 1/8, ...) falls in the upper bin.
 
     Parameters
     ----------
@@ -80,34 +114,56 @@ class ColorHistogram(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Check the parameters and record the number of output features."""
+        """Check the parameters and record the number of output features.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_images, height, width[, 3]) or array-like of shape (n_images,)
+            Images (ignored: nothing is learnt from them).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ColorHistogram
+        """
         if len(self.bins) != 3 or not all(isinstance(b, Integral) and b >= 1 for b in self.bins):
             raise ValueError(f"bins must be three positive integers (h, s, v), got {self.bins!r}")
         self.n_features_out_ = int(np.prod(self.bins))
         return self
 
     def transform(self, X):
-        """Return the ``(n, prod(bins))`` float32 histograms."""
+        """HSV histogram of each image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_images, height, width[, 3]) or array-like of shape (n_images,)
+            A decoded uint8 batch, or an image column (paths, bytes, PIL images,
+            arrays) decoded at ``size``.
+
+        Returns
+        -------
+        histograms : ndarray of shape (n_images, prod(bins)), float32
+            Each row sums to 1.
+        """
         check_is_fitted(self)
         images = as_image_batch(X, self.size)
         n, pixels = len(images), images.shape[1] * images.shape[2]
-        cells = _cell_table(tuple(int(b) for b in self.bins))
+        bins = tuple(int(b) for b in self.bins)
         counts = np.empty((n, self.n_features_out_), dtype=np.float32)
         chunk = max(1, _CHUNK_PIXELS // max(pixels, 1))
         for start in range(0, n, chunk):
             part = images[start : start + chunk].reshape(-1, pixels, 3)
-            # Each pixel's histogram cell by table lookup on its packed 24-bit colour,
-            # then one bincount builds every histogram of the chunk.
-            rgb = (part[..., 0].astype(np.int32) << 16) | (part[..., 1].astype(np.int32) << 8) | part[..., 2]
-            flat = cells[rgb] + np.arange(len(part))[:, None] * self.n_features_out_
+            # Each pixel's histogram cell, offset by its image's, then one bincount
+            # builds every histogram of the chunk.
+            flat = _cells(part, bins) + np.arange(len(part))[:, None] * self.n_features_out_
             tally = np.bincount(flat.ravel(), minlength=len(part) * self.n_features_out_)
             counts[start : start + chunk] = tally.reshape(len(part), self.n_features_out_)
         return counts / max(pixels, 1)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names ``hsv0``, ``hsv1``, ... of the output features."""
-        check_is_fitted(self)
-        return np.asarray([f"hsv{i}" for i in range(self.n_features_out_)], dtype=object)
+    @property
+    def _n_features_out(self):  # read by ClassNamePrefixFeaturesOutMixin.get_feature_names_out
+        return self.n_features_out_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

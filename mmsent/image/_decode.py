@@ -1,120 +1,41 @@
 """One decoding step for every image input: paths, bytes, PIL images, arrays."""
 
 import importlib.util
-import io
-import os
-import threading
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-from joblib import effective_n_jobs
+from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
+from .._validation import as_value_list, row_labels
+from ._cache import DecodedImages
+from ._io import (
+    MAX_FILE_BYTES,
+    MAX_PIXELS,
+    ImageDecodeError,
+    UnreadableImage,
+    check_encoded,
+    check_pixels,
+    decode_rgb,
+    explain,
+    load_rows,
+    read_cell,
+)
 
 __all__ = ["ImageDecoder", "ImageDecodeError", "decode_image", "decode_images", "clear_image_cache"]
 
-_BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as viewers do
-_CACHE_BYTES = 512 * 2**20
-_cache = OrderedDict()  # (path, mtime_ns, file size, size, backend, max_pixels) -> array, least recent first
-_cache_bytes = 0
-_cache_lock = threading.Lock()
-# Above this many pixels an image is refused before decoding: a tiny file can declare
-# a huge canvas (a "decompression bomb") and exhaust memory when decoded.
-MAX_PIXELS = 50_000_000
-
-
-class ImageDecodeError(BadRowsError):
-    """Raised when some rows of an image column cannot be decoded; lists all of them in ``problems``."""
-
-    modality = "image"
-
-    @classmethod
-    def for_rows(cls, problems, n_images):
-        """The error for ``problems`` (``(row, message)`` pairs) among ``n_images`` rows."""
-        return cls(f"{len(problems)} of {n_images} images could not be read:\n{describe_rows(problems)}", problems)
+_decoded = DecodedImages(max_bytes=512 * 2**20)
 
 
 def clear_image_cache():
     """Forget the decoded images kept in memory (results do not change)."""
-    global _cache_bytes
-    with _cache_lock:
-        _cache.clear()
-        _cache_bytes = 0
+    _decoded.clear()
 
 
-def _remember(key, array):
-    global _cache_bytes
-    with _cache_lock:
-        _cache[key] = array
-        _cache_bytes += array.nbytes
-        while _cache_bytes > _CACHE_BYTES and _cache:
-            _, dropped = _cache.popitem(last=False)
-            _cache_bytes -= dropped.nbytes
-
-
-def _to_rgb(image):
-    """Any PIL mode → RGB uint8: alpha over white, 16-bit scaled, CMYK converted."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit (or 32-bit integer) greyscale: keep the top 8 bits instead of clipping.
-        values = np.asarray(image, dtype=np.uint32)
-        shift = 8 if image.mode.startswith("I;16") or values.max(initial=0) < 2**16 else 24
-        image = Image.fromarray((values >> shift).astype(np.uint8), mode="L")
-    elif image.mode == "F":
-        values = np.asarray(image, dtype=np.float32)
-        image = Image.fromarray(np.clip(values * 255 if values.max(initial=0) <= 1 else values, 0, 255).astype(np.uint8))
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _array_to_image(array):
-    if array.dtype != np.uint8:
-        raise ValueError(f"image arrays must be uint8, got {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim == 2:
-        return Image.fromarray(array, mode="L")
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return Image.fromarray(array, mode="RGB" if array.shape[2] == 3 else "RGBA")
-    raise ValueError(f"image arrays must be HxW or HxWxC with C in 1, 3, 4; got shape {array.shape}")
-
-
-def _open(value):
-    """Return a PIL image for one input value (the caller closes file-backed ones)."""
-    if isinstance(value, Image.Image):
-        return value
-    if isinstance(value, np.ndarray):
-        return _array_to_image(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return Image.open(io.BytesIO(value))
-    if isinstance(value, (str, os.PathLike)):
-        return Image.open(value)
-    raise TypeError(
-        f"expected a file path, bytes, a PIL image or a uint8 array, got {type(value).__name__}"
-    )
-
-
-def _check_pixels(width, height, max_pixels):
-    if max_pixels is not None and width * height > max_pixels:
-        raise ValueError(
-            f"{width}x{height} = {width * height:,} pixels is more than "
-            f"max_pixels={max_pixels:,} (refused as a possible decompression bomb)"
-        )
-
-
-def _opencv_jpeg(value, size, max_pixels):
-    """Decode a JPEG file or bytes with OpenCV; None when the input is not a JPEG.
+def _opencv_jpeg(data, size, max_pixels):
+    """Decode JPEG bytes with OpenCV; None when they are not a JPEG.
 
     libjpeg-turbo decodes at 1/2, 1/4 or 1/8 scale directly (``IMREAD_REDUCED_*``),
     the largest reduction that still covers ``size`` is used, EXIF orientation is
@@ -123,29 +44,38 @@ def _opencv_jpeg(value, size, max_pixels):
     """
     import cv2
 
-    if isinstance(value, (str, os.PathLike)):
-        with open(value, "rb") as handle:
-            data = handle.read()
-    else:
-        data = bytes(value)
     if not data.startswith(b"\xff\xd8\xff"):
         return None
-    with Image.open(io.BytesIO(data)) as header:  # reads the header only
-        width, height = header.size
-    _check_pixels(width, height, max_pixels)
-    reduction = next(
-        (k for k in (8, 4, 2) if size is not None and min(width, height) // k >= max(size)), 1
-    )
-    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+    width, height = check_encoded(data)
+    check_pixels(width, height, max_pixels)
+    reduction = next((k for k in (8, 4, 2) if size is not None and min(width, height) // k >= max(size)), 1)
+    flags = {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags[reduction])
     if bgr is None:
-        raise ValueError("OpenCV could not decode this JPEG")
+        raise UnreadableImage("is a JPEG OpenCV could not decode")
     if size is not None and (bgr.shape[1], bgr.shape[0]) != tuple(size):
         bgr = cv2.resize(bgr, tuple(size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def decode_image(value, size=(64, 64), backend="pil", max_pixels=MAX_PIXELS):
+def _decode(value, size, backend, max_pixels, max_file_bytes):
+    source = read_cell(value, max_file_bytes)
+    if backend == "opencv" and isinstance(source, bytes):
+        decoded = _opencv_jpeg(source, size, max_pixels)
+        if decoded is not None:
+            return decoded
+    rgb = decode_rgb(source, max_pixels, draft=size)
+    if size is not None and rgb.size != tuple(size):
+        rgb = rgb.resize(tuple(size), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def decode_image(value, size=(64, 64), backend="pil", max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
     """Decode one image input to an RGB uint8 array of shape ``(height, width, 3)``.
 
     Parameters
@@ -161,10 +91,19 @@ def decode_image(value, size=(64, 64), backend="pil", max_pixels=MAX_PIXELS):
     max_pixels : int or None, default=50_000_000
         Refuse images with more pixels than this (checked from the header, before
         decoding). None disables the check; Pillow's own bomb limit still applies.
+    max_file_bytes : int or None, default=67_108_864 (64 MiB)
+        Refuse larger files before reading them. Whatever the limit, only regular
+        files are read: a FIFO, a device, a directory or a socket is refused.
 
     Returns
     -------
     ndarray of shape (height, width, 3), dtype uint8
+
+    Raises
+    ------
+    ValueError
+        Among others, when the file is not a regular file, is too large, or its
+        JPEG or PNG data is truncated or too short for the size its header declares.
 
     Examples
     --------
@@ -172,63 +111,16 @@ def decode_image(value, size=(64, 64), backend="pil", max_pixels=MAX_PIXELS):
     >>> from mmsent.image import decode_image
     >>> decode_image(np.zeros((10, 20), dtype=np.uint8), size=(8, 4)).shape
     (4, 8, 3)
+    >>> try:
+    ...     decode_image("/dev/zero")
+    ... except ValueError as error:
+    ...     print(error)
+    file '/dev/zero' is not a regular file (a character device): not read
     """
-    if backend == "opencv" and isinstance(value, (str, os.PathLike, bytes, bytearray, memoryview)):
-        decoded = _opencv_jpeg(value, size, max_pixels)
-        if decoded is not None:
-            return decoded
-    image = _open(value)
     try:
-        _check_pixels(image.width, image.height, max_pixels)
-        if size is not None and getattr(image, "format", None) == "JPEG":
-            image.draft("RGB", tuple(size))  # let libjpeg decode at a reduced scale: much faster
-        rgb = _to_rgb(image)
-        if size is not None and rgb.size != tuple(size):
-            rgb = rgb.resize(tuple(size), Image.Resampling.BILINEAR)
-        return np.asarray(rgb, dtype=np.uint8)
-    finally:
-        if image is not value:
-            image.close()
-
-
-def _cache_key(value, size, backend, max_pixels):
-    if isinstance(value, (str, os.PathLike)):
-        try:
-            stat = os.stat(value)
-        except OSError:
-            return None
-        return (os.fspath(value), stat.st_mtime_ns, stat.st_size, tuple(size), backend, max_pixels)
-    return None
-
-
-def _describe(value):
-    if isinstance(value, (str, os.PathLike)):
-        return f"file {os.fspath(value)!r}"
-    if isinstance(value, (bytes, bytearray)):
-        return f"{len(value)} bytes"
-    return type(value).__name__
-
-
-def _failure(value, exc):
-    """Why one image input could not be decoded, in words."""
-    what = _describe(value)
-    if isinstance(exc, FileNotFoundError):
-        return f"{what} does not exist"
-    if isinstance(exc, IsADirectoryError):
-        return f"{what} is a directory, not an image file"
-    if isinstance(exc, UnidentifiedImageError):
-        return f"{what} is not an image (empty, unknown format or corrupt header)"
-    return f"{what} could not be decoded: {type(exc).__name__}: {exc}"
-
-
-def _decode_or_explain(value, size, backend, max_pixels):
-    """(array, None) or (None, why): one row's outcome, safe to run in a thread."""
-    if is_missing(value):
-        return None, "no image (missing value)"
-    try:
-        return decode_image(value, size, backend, max_pixels), None
-    except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything; report the row
-        return None, _failure(value, exc)
+        return _decode(value, None if size is None else tuple(size), backend, max_pixels, max_file_bytes)
+    except UnreadableImage as exc:
+        raise UnreadableImage(explain(value, exc)) from None
 
 
 @validate_params(
@@ -238,19 +130,21 @@ def _decode_or_explain(value, size, backend, max_pixels):
         "backend": [StrOptions({"pil", "opencv"})],
         "n_jobs": [Integral, None],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "max_file_bytes": [Interval(Integral, 1, None, closed="left"), None],
     },
     prefer_skip_nested_validation=True,
 )
-def decode_images(images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=MAX_PIXELS):
+def decode_images(
+    images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES
+):
     """Decode a column of image inputs into one ``(n, height, width, 3)`` uint8 batch.
 
-    Every row is attempted; if any fail (missing file, directory, corrupt or
-    truncated data, too many pixels, missing value, wrong type), one
-    :class:`ImageDecodeError` lists all failing rows with their index label and
-    file in its message and its ``problems``, so a single bad row never hides the
-    others. Decoded files
-    are kept in a bounded in-memory cache keyed by path, modification time, size
-    and backend.
+    Every row is attempted; if any fail (missing file, directory or other special
+    file, file over ``max_file_bytes``, corrupt or truncated data, too many pixels,
+    missing value, wrong type), one :class:`ImageDecodeError` lists all failing
+    rows with their index label and file in its message and its ``problems``, so
+    a single bad row never hides the others. Decoded files are kept in a bounded
+    in-memory cache keyed by path, modification time, size and decoding options.
 
     Parameters
     ----------
@@ -266,6 +160,8 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=
         threads run in parallel without copying images between processes.
     max_pixels : int or None, default=50_000_000
         Pixel limit per image, see :func:`decode_image`.
+    max_file_bytes : int or None, default=67_108_864 (64 MiB)
+        Size limit per file, see :func:`decode_image`.
 
     Returns
     -------
@@ -278,15 +174,15 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=
     >>> decode_images([np.zeros((5, 5, 3), np.uint8)] * 2, size=(16, 16)).shape
     (2, 16, 16, 3)
     """
-    width, height = size
-    size = (int(width), int(height))
+    size = (int(size[0]), int(size[1]))
     values = as_value_list(images)
     batch = np.empty((len(values), size[1], size[0], 3), dtype=np.uint8)
-    keys = [_cache_key(value, size, backend, max_pixels) for value in values]
+    options = (size, backend, max_pixels, max_file_bytes)
+    keys = [_decoded.key(value, *options) for value in values]
     # Rows to decode, one per distinct file (posts often share a sticker or photo).
     pending, duplicates = [], {}
     for i, key in enumerate(keys):
-        cached = _cache.get(key) if key is not None else None
+        cached = _decoded.get(key) if key is not None else None
         if cached is not None:
             batch[i] = cached
         elif key is not None and key in duplicates:
@@ -295,25 +191,19 @@ def decode_images(images, size=(64, 64), backend="pil", n_jobs=None, max_pixels=
             pending.append(i)
             if key is not None:
                 duplicates[key] = []
-    workers = min(effective_n_jobs(n_jobs), max(len(pending), 1))
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            outcomes = list(pool.map(lambda i: _decode_or_explain(values[i], size, backend, max_pixels), pending))
-    else:
-        outcomes = [_decode_or_explain(values[i], size, backend, max_pixels) for i in pending]
+    rows = load_rows([values[i] for i in pending], lambda value: _decode(value, *options), n_jobs=n_jobs)
     failures = []  # (position, why)
-    for i, (array, why) in zip(pending, outcomes):
-        same = duplicates.get(keys[i], []) if keys[i] is not None else []
-        if why is not None:
-            failures.extend((j, why) for j in [i, *same])
+    for i, row in zip(pending, rows):
+        same = [i, *duplicates.get(keys[i], [])] if keys[i] is not None else [i]
+        if row.error is not None:
+            failures.extend((j, row.error) for j in same)
             continue
-        batch[[i, *same]] = array
+        batch[same] = row.value
         if keys[i] is not None:
-            _remember(keys[i], array.copy())
-    labels = row_labels(images)
-    problems = [(labels[j], why) for j, why in sorted(failures)]
-    if problems:
-        raise ImageDecodeError.for_rows(problems, len(values))
+            _decoded.put(keys[i], row.value)
+    if failures:
+        labels = row_labels(images)
+        raise ImageDecodeError.for_rows([(labels[j], why) for j, why in sorted(failures)], len(values))
     return batch
 
 
@@ -339,6 +229,10 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
     max_pixels : int or None, default=50_000_000
         Images with more pixels are refused (a clear per-row error) before they are
         decoded, as possible decompression bombs.
+    max_file_bytes : int or None, default=67_108_864 (64 MiB)
+        Larger files are refused (a clear per-row error) before they are read.
+        Only regular files are read: a FIFO, a device, a directory or a socket is
+        a bad row, never a hang.
 
     Attributes
     ----------
@@ -358,13 +252,22 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
         "backend": [StrOptions({"auto", "pil", "opencv"})],
         "n_jobs": [Integral, None],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "max_file_bytes": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, size=(64, 64), backend="auto", n_jobs=None, max_pixels=MAX_PIXELS):
+    def __init__(
+        self, size=(64, 64), backend="auto", n_jobs=None, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES
+    ):
         self.size = size
         self.backend = backend
         self.n_jobs = n_jobs
         self.max_pixels = max_pixels
+        self.max_file_bytes = max_file_bytes
+
+    def __setstate__(self, state):
+        # Models saved before the file size limit existed get its default.
+        state.setdefault("max_file_bytes", MAX_FILE_BYTES)
+        super().__setstate__(state)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -381,7 +284,12 @@ class ImageDecoder(TransformerMixin, BaseEstimator):
         """Decode every row; raises :class:`ImageDecodeError` naming all bad rows."""
         check_is_fitted(self)
         return decode_images(
-            X, size=tuple(self.size), backend=self.backend_, n_jobs=self.n_jobs, max_pixels=self.max_pixels
+            X,
+            size=tuple(self.size),
+            backend=self.backend_,
+            n_jobs=self.n_jobs,
+            max_pixels=self.max_pixels,
+            max_file_bytes=self.max_file_bytes,
         )
 
     def __sklearn_tags__(self):

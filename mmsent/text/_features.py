@@ -4,13 +4,13 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.utils._param_validation import Interval
 
 from .._validation import BadRowsError, as_value_list, describe_rows, is_missing, row_labels
 from ._tokenizer import JiebaTokenizer, passthrough_tokens
+from ._vectorizer import TokenTfidfVectorizer
 
 __all__ = ["TextCleaner", "TextDecodeError", "make_text_features"]
 
@@ -61,7 +61,19 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         self.max_chars = max_chars
 
     def fit(self, X, y=None):
-        """Check the parameters; nothing is learnt."""
+        """Check the parameters; nothing is learnt.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_posts,)
+            A text column (ignored).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : TextCleaner
+        """
         self._validate_params()
         return self
 
@@ -75,7 +87,24 @@ class TextCleaner(TransformerMixin, BaseEstimator):
         return None
 
     def transform(self, X):
-        """Return the column as a list of ``str``, one per row."""
+        """Check and decode a text column.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_posts,)
+            Texts: ``str``, ``bytes``, or missing values (``None``, NaN, ``pd.NA``).
+
+        Returns
+        -------
+        texts : list of str of length n_posts
+            Missing values as ``""``, ``bytes`` decoded, each cut to ``max_chars``.
+
+        Raises
+        ------
+        TextDecodeError
+            Naming every row whose value is neither text nor missing, or whose
+            bytes no codec of ``encodings`` decodes.
+        """
         values = as_value_list(X)
         cleaned, problems = [], []
         for row, value in zip(row_labels(X), values):
@@ -172,7 +201,7 @@ def make_text_features(
     >>> make_text_features(lexicon=True).fit_transform(["很 好", "不 好", "差"]).shape  # doctest: +SKIP
     (3, 22)
     """
-    vectorizer = TfidfVectorizer(
+    vectorizer = TokenTfidfVectorizer(
         tokenizer=passthrough_tokens,
         preprocessor=passthrough_tokens,
         token_pattern=None,
@@ -200,4 +229,6 @@ def make_text_features(
             ("normalize", Normalizer()),
         ]
     )
-    return FeatureUnion([("tfidf", tfidf), ("lexicon", scores)], transformer_weights={"tfidf": 1.0, "lexicon": lexicon_weight})
+    return FeatureUnion(
+        [("tfidf", tfidf), ("lexicon", scores)], transformer_weights={"tfidf": 1.0, "lexicon": lexicon_weight}
+    )

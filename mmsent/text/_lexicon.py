@@ -9,7 +9,7 @@ import ast
 import csv
 import io
 import pickle
-from functools import lru_cache
+from functools import cache
 from numbers import Integral
 
 import numpy as np
@@ -74,7 +74,7 @@ def _signed(positive, negative):
     return {**{w: 1.0 for w in positive - both}, **{w: -1.0 for w in negative - both}}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _valences(name):
     """{word: valence in [-1, 1]} of one lexicon."""
     if name == "hownet":
@@ -86,7 +86,8 @@ def _valences(name):
         return _signed(sides[1.0], sides[-1.0])
     if name == "vader":
         lines = (_package_dir("vaderSentiment") / "vader_lexicon.txt").read_text(encoding="utf-8").splitlines()
-        return {word: float(score) / _VADER_MAX for word, score, *_ in (line.split("\t") for line in lines if line.strip())}
+        rows = (line.split("\t") for line in lines if line.strip())
+        return {word: float(score) / _VADER_MAX for word, score, *_ in rows}
     ranking = _package_dir("emosent") / "data" / "Emoji_Sentiment_Data_v1.0.csv"
     with open(ranking, newline="", encoding="utf-8") as handle:
         return {
@@ -96,7 +97,7 @@ def _valences(name):
         }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _modifiers():
     """(negation words, {degree adverb: multiplier}) of HowNet and VADER together."""
     vader = _vader_constants()
@@ -142,8 +143,10 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
         Token → row of ``lexicon_`` (row 0 stands for every other token).
     lexicon_ : scipy.sparse.csr_matrix of shape (n_words + 1, n_lexicons)
         Valence of each word in each lexicon.
-    negation_ : ndarray of bool, degree_ : ndarray of float
-        Per row of ``lexicon_``: is it a negation, and its degree multiplier (1 for none).
+    negation_ : ndarray of bool
+        Per row of ``lexicon_``: is it a negation.
+    degree_ : ndarray of float
+        Per row of ``lexicon_``: its degree multiplier (1 for none).
 
     Examples
     --------
@@ -165,7 +168,19 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
-        """Read the lexicons into one matrix; nothing is learnt from ``X``."""
+        """Read the lexicons into one matrix; nothing is learnt from ``X``.
+
+        Parameters
+        ----------
+        X : iterable of token lists, default=None
+            Ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : LexiconFeatures
+        """
         unknown = sorted(set(self.lexicons) - set(LEXICONS))
         if unknown or not self.lexicons:
             raise ValueError(f"lexicons must be some of {LEXICONS}, got {tuple(self.lexicons)!r}")
@@ -199,13 +214,25 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
         return factors
 
     def transform(self, X):
-        """Token lists (e.g. from :class:`JiebaTokenizer`) → float32 array ``(n_documents, 4 * n_lexicons + 1)``."""
+        """Lexicon counts and scores of each document.
+
+        Parameters
+        ----------
+        X : iterable of list of str
+            One token list per document (e.g. from :class:`JiebaTokenizer`).
+
+        Returns
+        -------
+        features : ndarray of shape (n_documents, 4 * n_lexicons + 1), float32
+            Columns named by :meth:`get_feature_names_out`.
+        """
         check_is_fitted(self)
         documents = [document if isinstance(document, (list, tuple)) else list(document) for document in X]
         starts = np.zeros(len(documents) + 1, dtype=np.int64)
         np.cumsum([len(document) for document in documents], out=starts[1:])
         vocabulary = self.vocabulary_
-        ids = np.fromiter((vocabulary.get(token, 0) for document in documents for token in document), np.int64, starts[-1])
+        tokens = (token for document in documents for token in document)
+        ids = np.fromiter((vocabulary.get(token, 0) for token in tokens), np.int64, starts[-1])
         factors = self._modifier_factors(ids, starts)
 
         def counts(weights):  # documents x vocabulary, each token weighted
@@ -226,7 +253,19 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
         return np.column_stack([per_lexicon, negations]).astype(np.float32)
 
     def get_feature_names_out(self, input_features=None):
-        """``<lexicon>_pos_count``, ``_neg_count``, ``_pos_score``, ``_neg_score`` per lexicon, then ``negations``."""
+        """Names of the output features: what each column counts, not a generic prefix.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is token lists, not named columns).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``<lexicon>_pos_count``, ``_neg_count``, ``_pos_score``, ``_neg_score``
+            per lexicon, then ``negations``.
+        """
         check_is_fitted(self)
         kinds = ("pos_count", "neg_count", "pos_score", "neg_score")
         return np.asarray([f"{name}_{kind}" for name in self.lexicons for kind in kinds] + ["negations"], dtype=object)

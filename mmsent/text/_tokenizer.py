@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
 from .._progress import progress_bar
-from .._validation import as_value_list
+from .._validation import as_value_list, describe_rows, row_labels
 from ._segment import SegmentConfig, resolve_backend, tokenize_chunk
 
 __all__ = ["JiebaTokenizer", "clear_token_cache", "passthrough_tokens"]
@@ -84,9 +84,11 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
 
     - called on one document (``tokenizer(doc)``), e.g. as
       ``TfidfVectorizer(tokenizer=JiebaTokenizer(), token_pattern=None)``;
-    - as a pipeline step: ``transform`` maps a column of documents to lists of
+    - as a pipeline step: ``transform`` maps a column of documents to tuples of
       tokens, segmenting the uncached ones in ``n_jobs`` worker processes when the
       batch is large. :func:`mmsent.text.make_text_features` uses it this way.
+      The tuples are the cached ones, not copies: a batch of tokens costs one
+      pointer per document.
 
     Parameters
     ----------
@@ -121,7 +123,7 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
     >>> JiebaTokenizer()("质量很好 Love it! http://t.co/x @bob")
     ['质量', '很', '好', 'love', 'it', '!', '<url>', '<user>']
     >>> JiebaTokenizer().fit_transform(["很好", "太差"])
-    [['很', '好'], ['太', '差']]
+    [('很', '好'), ('太', '差')]
     """
 
     _reports_progress = True  # its verbose drives progress bars: see mmsent.set_verbose
@@ -188,8 +190,16 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """Tokenize a column of documents; returns one list of tokens per document."""
+        """Tokenize a column of documents; returns one tuple of tokens per document."""
         docs = as_value_list(X)
+        problems = [
+            (row, f"got {type(doc).__name__} {doc!r:.40}")
+            for row, doc in zip(row_labels(X), docs)
+            if not isinstance(doc, str)
+        ]
+        if problems:
+            rows = describe_rows(problems)
+            raise TypeError(f"JiebaTokenizer expects str documents; {len(problems)} rows are not:\n{rows}")
         config = self._config()
         cache = self._cache(config)
         missing = list(dict.fromkeys(doc for doc in docs if doc not in cache))
@@ -204,7 +214,7 @@ class JiebaTokenizer(TransformerMixin, BaseEstimator):
             for chunk, tokens in _segment_chunks(chunks, config, n_jobs if parallel else 1):
                 cache.update(zip(chunk, tokens))
                 bar.update(len(chunk))
-        return [list(cache[doc]) for doc in docs]
+        return [cache[doc] for doc in docs]
 
     def __eq__(self, other):
         return type(other) is type(self) and other._config() == self._config()

@@ -7,7 +7,7 @@ def test_demo_command_end_to_end(tmp_path, capsys):
     args = ["demo", "--data-dir", str(tmp_path / "demo"), "--n", "200", "--fusion", "vote", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    for fusion in ("text", "image", "concat", "vote", "stack"):
+    for fusion in ("text", "image", "concat", "intermediate", "vote", "stack", "gated", "multitask"):
         assert f"| {fusion} |" in printed
     assert "Saved the vote model" in printed and load_model(out).fusion == "vote"
     assert "Predictions for a few test posts" in printed

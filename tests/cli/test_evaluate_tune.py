@@ -55,6 +55,7 @@ def test_evaluate_and_tune_on_an_mvsa_folder(mvsa, tmp_path, capsys):
 
     model = tmp_path / "tuned.joblib"
     args = ["tune", "--mvsa", str(mvsa), "--fusion", "concat", "--out", str(model), "--quiet"]
+    args += ["--features", "handcrafted"]  # the grid below tunes the size of the HOG + colour images
     params = ["--param", "C=[0.1, 1]", "--param", "text_features__tfidf__ngram_range=[(1, 1), (1, 2)]",
               "--param", "image_features__decode__size=(16, 16)"]
     assert main([*args, *params]) == 0

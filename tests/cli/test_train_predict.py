@@ -112,13 +112,19 @@ def test_predict_featurizes_once_and_labels_are_the_most_likely_class(manifests,
     args = ["train", "--data", str(manifests["train"]), "--out", str(model), "--fusion", "stack", "--quiet"]
     assert main([*args, *COLUMNS, *LABEL]) == 0
     calls = []
-    robust = MultimodalSentimentClassifier.predict_robust
-    monkeypatch.setattr(
-        MultimodalSentimentClassifier, "predict_robust", lambda self, *a, **k: calls.append(k) or robust(self, *a, **k)
-    )
+
+    def spy(name):
+        method = getattr(MultimodalSentimentClassifier, name)
+        return lambda self, *args, **kwargs: calls.append((name, kwargs.get("method"))) or method(self, *args, **kwargs)
+
+    for name in ("predict", "predict_proba", "predict_robust"):
+        monkeypatch.setattr(MultimodalSentimentClassifier, name, spy(name))
     out = tmp_path / "preds.csv"
     assert main(["predict", "--model", str(model), "--data", str(manifests["test"]), "--out", str(out), "--quiet"]) == 0
-    assert [call["method"] for call in calls] == ["predict_proba"]
+    assert calls == [("predict_proba", None)]
+    assert main(["predict", "--model", str(model), "--data", str(manifests["test"]), "--out", str(out), "--quiet",
+                 "--on-error", "skip"]) == 0
+    assert calls[1:] == [("predict_robust", "predict_proba")]
     expected = load_model(model).predict(_absolute(manifests["test"]))
     assert pd.read_csv(out)["prediction"].tolist() == expected.tolist()
 
@@ -192,16 +198,19 @@ def test_train_and_predict_show_progress_bars_unless_quiet(manifests, tmp_path, 
     model = tmp_path / "m.joblib"
     train = ["train", "--data", str(manifests["train"]), "--out", str(model), "--fusion", "text", *COLUMNS, *LABEL]
     predict = ["predict", "--model", str(model), "--data", str(manifests["test"]), "--out", str(tmp_path / "p.csv")]
-    for args in (train, predict):
+    # Training shows the featurizers' bars; prediction one over the posts streamed (the featurizers' bars,
+    # nested under it, show and vanish chunk by chunk).
+    for args, shown in ((train, ("tokenize: 100%", "documents/s")), (predict, ("predict: 20posts", "posts/s"))):
         clear_token_cache()
         assert main([*args, "--quiet"]) == 0
         assert capsys.readouterr().err == ""
         clear_token_cache()
         assert main(args) == 0
         err = capsys.readouterr().err
-        assert "tokenize: 100%" in err and "documents/s" in err
+        assert all(text in err for text in shown)
     saved = load_model(model)  # the bars were the run's, not the model's
-    assert saved.verbose == 0 and saved.model_.get_params()["features__text__transformer__tokenize__verbose"] == 0
+    tokenizers = {k: v for k, v in saved.model_.get_params().items() if k.endswith("__tokenize__verbose")}
+    assert saved.verbose == 0 and tokenizers and set(tokenizers.values()) == {0}
 
 
 def test_predict_checks_a_published_digest(trained, shared_manifests, capsys):
