@@ -1,4 +1,4 @@
-"""Tests written for mutants that survived `make mutation` (benchmarks/results/mutation.md names each one)."""
+"""Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
 import warnings
 from fractions import Fraction
