@@ -86,7 +86,7 @@ bench-tables: $(VENV)/.installed-dev
 
 # Not part of `make test`: each mutant reruns the tests that reach the mutated function. The modules and
 # tests are listed in setup.cfg [mutmut]; mutmut keeps its work in mutants/ and resumes where it stopped.
-# Scores and the triage of surviving mutants: benchmarks/results/mutation.md.
+# Scores and the triage of surviving mutants: docs/mutation.md.
 MUTANTS ?=
 mutation: $(VENV)/.installed-mutation
 	$(BIN)/mutmut run --max-children 2 $(foreach pattern,$(MUTANTS),'$(pattern)')

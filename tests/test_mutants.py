@@ -1,9 +1,12 @@
-"""Tests written for mutants that survived `make mutation` (benchmarks/results/mutation.md names each one)."""
+"""Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
 import warnings
+from fractions import Fraction
 
 import numpy as np
+import pytest
 from PIL import Image
+from sklearn.exceptions import NotFittedError
 
 from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
 
@@ -11,6 +14,23 @@ from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
 
 # Colours whose hue, saturation and value all lie well inside a (8, 4, 4) cell.
 INSIDE = np.array([(200, 40, 40), (40, 160, 60), (50, 60, 190), (230, 210, 90), (90, 90, 90), (20, 10, 30)], np.uint8)
+
+
+def exact_cell(rgb, bins=(8, 4, 4)):
+    """The histogram cell of one colour, in exact fractions (hue in sixths of the circle, as HSV defines it)."""
+    r, g, b = (int(channel) for channel in rgb)
+    value, chroma = max(r, g, b), max(r, g, b) - min(r, g, b)
+    if chroma == 0:
+        sixths = Fraction(0)
+    elif value == r:
+        sixths = Fraction(g - b, chroma) % 6
+    elif value == g:
+        sixths = Fraction(b - r, chroma) + 2
+    else:
+        sixths = Fraction(r - g, chroma) + 4
+    saturation = Fraction(chroma, value) if value else Fraction(0)
+    h, s, v = (min(int(x * n), n - 1) for x, n in zip((sixths / 6, saturation, Fraction(value, 255)), bins))
+    return (h * bins[1] + s) * bins[2] + v
 
 
 def test_hsv_is_float32_and_greys_divide_by_nothing():
@@ -24,11 +44,13 @@ def test_hsv_is_float32_and_greys_divide_by_nothing():
 
 
 def test_histograms_of_odd_and_non_square_images_count_every_pixel_once():
-    """Mutant: the pixel count taken as width x width (square images hide it)."""
+    """Mutants: the pixel count taken as width x width (square images hide it) or at least 2 (1 x 1
+    images); green dropped from the packed colour (``g >> 8`` for ``g << 8``)."""
     histogram = ColorHistogram().fit(None)
-    cell = histogram.transform(INSIDE.reshape(-1, 1, 1, 3)).argmax(axis=1)  # each colour's cell, alone
+    cell = np.array([exact_cell(colour) for colour in INSIDE])
+    assert len(set(cell)) == len(INSIDE)
     rng = np.random.default_rng(0)
-    for height, width in [(3, 7), (7, 3), (1, 5), (5, 1), (9, 9)]:
+    for height, width in [(3, 7), (7, 3), (1, 5), (5, 1), (9, 9), (1, 1)]:
         picks = rng.integers(0, len(INSIDE), (4, height, width))
         batch = INSIDE[picks]
         expected = np.zeros((4, 128), np.float32)
@@ -57,3 +79,9 @@ def test_feature_names_are_one_per_cell_and_numbered():
     assert names.dtype == object and len(names) == 12 and len(set(names)) == 12
     prefixes = {name[: -len(str(i))] for i, name in enumerate(names) if name.endswith(str(i))}
     assert len(prefixes) == 1 and "" not in prefixes, names  # one prefix, then the cell's number
+
+
+def test_an_unfitted_histogram_says_so():
+    """Mutants: ``requires_fit`` tag False or None (``check_is_fitted`` then lets an unfitted transform through)."""
+    with pytest.raises(NotFittedError):
+        ColorHistogram().transform(INSIDE.reshape(1, 2, 3, 3))
