@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from mmsent.datasets import read_manifest
+from mmsent.datasets import iter_manifest, read_manifest
 from mmsent.image import ImageDecodeError, decode_images
 from mmsent.text import JiebaTokenizer
 
@@ -158,6 +158,40 @@ def test_read_manifest_reads_or_says_what_is_wrong(suffix, content):
             assert any(reason in str(error) for reason in MANIFEST_ERRORS), str(error)
         else:
             assert isinstance(frame, pd.DataFrame) and "text" in frame.columns
+
+
+
+@FEW
+@given(
+    widths=st.lists(st.integers(1, 5), min_size=1, max_size=6),
+    chunk_size=st.sampled_from([None, 1, 2, 100]),
+)
+def test_a_row_with_more_fields_than_the_header_is_refused_never_shifted(widths, chunk_size):
+    """Rows of 1 to 5 fields under a 3-name header: read exactly as written, or refused naming the file.
+
+    pandas takes the first column for the index when the first row is one field longer than the header,
+    shifting every cell of the file one column to the right; a later long row is its own parse error.
+    """
+    header = ["text", "tag", "note"]
+    rows = [[f"r{row}c{column}" for column in range(width)] for row, width in enumerate(widths)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "posts.csv"
+        path.write_text("\n".join(",".join(fields) for fields in [header, *rows]) + "\n", encoding="utf-8")
+
+        def read():
+            if chunk_size is None:
+                return read_manifest(path, required=("text",), check_files=False)
+            return pd.concat(list(iter_manifest(path, chunk_size, required=("text",), check_files=False)))
+
+        if max(widths) > len(header):
+            with pytest.raises(ValueError, match="more than the header|not a readable CSV") as error:
+                read()
+            assert str(path) in str(error.value)
+        else:
+            frame = read()
+            assert frame.index.tolist() == list(range(len(rows)))
+            cells = [[frame.at[row, name] for name in header[: len(fields)]] for row, fields in enumerate(rows)]
+            assert cells == rows  # every cell under its own name; a short row's missing cells are empty
 
 
 # -- HOG equals scikit-image on every input ------------------------------------------------------

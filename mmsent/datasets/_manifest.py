@@ -60,11 +60,41 @@ def _encoding(path):
 
 
 def _read_csv(path, encoding, **options):
+    """The CSV file as one DataFrame, or as an iterator of them with ``chunksize``."""
     # Cells are text: "NA" stays the string "NA", an empty cell the empty string.
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:  # pandas' messages do not name the file
-        raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
+        frames = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise _unreadable(path, exc) from None
+    if "chunksize" not in options:
+        return _checked_fields(path, frames)
+    return _checked_chunks(path, frames)
+
+
+def _unreadable(path, exc):
+    return ValueError(f"{path} is not a readable CSV file: {exc}")  # pandas' messages do not name the file
+
+
+def _checked_chunks(path, chunks):
+    with chunks:
+        while True:
+            try:
+                frame = next(chunks)
+            except StopIteration:
+                return
+            except pd.errors.ParserError as exc:  # a later row with more fields than the first
+                raise _unreadable(path, exc) from None
+            yield _checked_fields(path, frame)
+
+
+def _checked_fields(path, frame):
+    """``frame``, unless pandas took its first columns for the index (its first row longer than the header)."""
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise ValueError(
+            f"{path}: row 0 has {frame.index.nlevels + frame.shape[1]} fields, more than the header's "
+            f"{frame.shape[1]} {list(frame.columns)}: a comma in an unquoted cell? Quote it"
+        )
+    return frame
 
 
 def _jsonl_records(path, encoding):
