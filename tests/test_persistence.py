@@ -173,8 +173,9 @@ def test_fitted_models_of_every_fusion_hold_only_trusted_types(tmp_path):
         path = save_model(clf, tmp_path / "m.skops")
         found |= set(skops.io.get_untrusted_types(file=path))
         assert_same_predictions(load_model(path), clf, X)
-    # The optional featurizers' types are checked by their own tests (tests/test_cnn.py, tests/test_lexicon.py),
-    # the out-of-core classifier's by tests/test_scale.py, the retrieval index's below.
+    # The optional featurizers' types are checked by their own tests (tests/image/test_cnn.py,
+    # tests/text/test_lexicon.py), the out-of-core classifier's by tests/scale/test_scale.py, the retrieval
+    # index's below.
     optional = {
         "mmsent.image._cnn.CNNEmbedder",
         "mmsent.text._lexicon.LexiconFeatures",

@@ -10,11 +10,7 @@ from mmsent.text import JiebaTokenizer, clear_token_cache, make_text_features
 TOKENIZER = "mmsent.text._tokenizer"
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    clear_token_cache()
-    yield
-    clear_token_cache()
+pytestmark = pytest.mark.usefixtures("fresh_token_cache")
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,8 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._classifier import MultimodalSentimentClassifier
 from .._validation import check_labels
@@ -226,6 +225,10 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
         )
         return Pipeline([("features", features), ("classifier", self._make_classifier())])
 
+    def _has_method(self, method):
+        # SGDClassifier decides from its loss alone: predict_proba for "log_loss" and "modified_huber".
+        return hasattr(self._make_classifier(), method)
+
     def _make_classifier(self):
         return SGDClassifier(
             loss=self.loss,
@@ -257,14 +260,7 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
         for attribute in ("model_", "classes_", "n_samples_fit_", "n_iter_"):
             self.__dict__.pop(attribute, None)
         X = self._check_frame(X)
-        y = column_or_1d(y, warn=True)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
-        check_labels(pd.Series(y, index=X.index))
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if len(classes) < 2:
-            raise ValueError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
+        y, classes = self._check_targets(X, y)
         rng = check_random_state(self.random_state)
         features = None  # all the posts' features, when they make a single chunk: every pass reuses them
         for _ in range(self.max_iter):
@@ -327,39 +323,3 @@ class IncrementalSentimentClassifier(MultimodalSentimentClassifier):
             model, self.fusion, text_weight=self.text_weight, image_weight=self.image_weight
         )
         return self
-
-    # -- prediction -----------------------------------------------------------------
-
-    @available_if(lambda self: self.loss in ("log_loss", "modified_huber"))
-    def predict_proba(self, X):
-        """Class probabilities of each post (``loss="log_loss"`` or ``"modified_huber"``).
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_posts, n_columns)
-            Posts, with the columns the model reads (:meth:`required_columns`).
-
-        Returns
-        -------
-        proba : ndarray of shape (n_posts, n_classes)
-            Probabilities summing to 1 per row, columns ordered as ``classes_``.
-        """
-        check_is_fitted(self)
-        return self.model_.predict_proba(self._check_frame(X))
-
-    def decision_function(self, X):
-        """Signed distances of each post to the SGD model's hyperplanes.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_posts, n_columns)
-            Posts, with the columns the model reads (:meth:`required_columns`).
-
-        Returns
-        -------
-        scores : ndarray of shape (n_posts,) or (n_posts, n_classes)
-            For two classes, one score per post, positive for ``classes_[1]``;
-            otherwise one column per class, ordered as ``classes_``.
-        """
-        check_is_fitted(self)
-        return self.model_.decision_function(self._check_frame(X))

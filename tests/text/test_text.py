@@ -12,12 +12,7 @@ from sklearn.svm import LinearSVC
 
 from mmsent.text import JiebaTokenizer, TextCleaner, clear_token_cache, make_text_features
 
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    clear_token_cache()
-    yield
-    clear_token_cache()
+pytestmark = pytest.mark.usefixtures("fresh_token_cache")
 
 
 def test_one_character_chinese_words_survive():

@@ -16,7 +16,7 @@ from mmsent.fusion import ModalityClassifier, ModalityImputer, ModalityVotingCla
 from mmsent.image import decode_images, make_image_features
 from mmsent.text import TextCleaner, make_text_features
 
-from .conftest import synthetic_posts
+from ..conftest import synthetic_posts
 
 MISSING_VALUES = [None, np.nan, np.float32("nan"), pd.NA, "", "   \n"]
 

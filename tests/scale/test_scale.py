@@ -24,8 +24,8 @@ from mmsent.scale import (
 )
 from mmsent.text import _tokenizer
 
-from ._dask_workers import KillsItsWorker
-from .conftest import synthetic_posts
+from .._dask_workers import KillsItsWorker
+from ..conftest import synthetic_posts
 
 distributed = pytest.importorskip("distributed")
 
