@@ -78,3 +78,10 @@ def test_results_are_written_as_json_and_rendered_from_it(harness, tmp_path, mon
     assert json.loads((tmp_path / "demo.json").read_text()) == seen[0]
     expected = "| size | note |\n|---|---|\n| [64, 64] | max \\|a - b\\| |\n"  # a pipe in a cell is escaped
     assert (tmp_path / "demo.md").read_text() == markdown == expected
+
+
+def test_bench_mvsa_skips_without_the_data(harness, tmp_path, monkeypatch):
+    bench = importlib.import_module("bench")
+    monkeypatch.setattr(bench, "SHARED", tmp_path / "absent")
+    [row] = bench.bench_mvsa(1)
+    assert row["skipped"] == f"no MVSA-Single at {tmp_path / 'absent' / 'mvsa_single'} (the shared data folder is absent)"

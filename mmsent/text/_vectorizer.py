@@ -18,15 +18,15 @@ _CHUNK_OCCURRENCES = 2**16
 def _distinct_ranks(codes):
     """Sorted distinct values of ``codes``; each code's rank among them (int32); where each first occurs.
 
-    ``np.unique(return_index=True, return_inverse=True)`` with about half the temporary memory.
+    ``np.unique(return_index=True, return_inverse=True)`` with about a third of the temporary memory:
+    ``codes`` is sorted in place (the caller drops it) rather than copied in order.
     """
     order = np.argsort(codes, kind="stable")
-    ordered = codes[order]
-    first = np.empty(len(ordered), dtype=bool)
+    codes.sort()
+    first = np.empty(len(codes), dtype=bool)
     first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    distinct = ordered[first]
-    del ordered
+    np.not_equal(codes[1:], codes[:-1], out=first[1:])
+    distinct = codes[first]
     ranks = np.empty(len(codes), dtype=np.int32)
     ranks[order] = np.cumsum(first, dtype=np.int32) - 1
     return distinct, ranks, order[first]
@@ -52,11 +52,32 @@ def _word_ids(documents, stop_words, decode):
 _Level = namedtuple("_Level", "per_doc grams terms first")
 
 
+class _Spellings:
+    """The spellings of distinct n-grams (``prefix words``), made one at a time as they are iterated.
+
+    ``codes`` are ``prefix * n_words + last word``. Under a fixed vocabulary each string is
+    looked up and dropped at once: the n-grams of a batch never exist as strings all together.
+    """
+
+    def __init__(self, codes, prefixes, words):
+        self.codes, self.prefixes, self.words = codes, prefixes, words
+
+    def __len__(self):
+        return len(self.codes)
+
+    def __iter__(self):
+        join, prefixes, words = " ".join, self.prefixes, self.words
+        for start in range(0, len(self.codes), _CHUNK_OCCURRENCES):
+            heads, lasts = np.divmod(self.codes[start : start + _CHUNK_OCCURRENCES], len(words))
+            yield from (join((prefixes[head], words[last])) for head, last in zip(heads.tolist(), lasts.tolist()))
+
+
 def _ngram_levels(ids, lengths, words, ngram_range):
     """The :data:`_Level` of each n-gram size of ``ngram_range``, smallest first.
 
     An n-gram is identified by (its first n - 1 words' id, its last word), so that
-    no string is made per occurrence: one per distinct n-gram.
+    no string is made per occurrence: one per distinct n-gram. The terms of the
+    largest size are :class:`_Spellings`, made as they are read.
     """
     min_n, max_n = ngram_range
     if max_n == 1:  # scikit-learn then keeps the tokens as they are
@@ -78,10 +99,9 @@ def _ngram_levels(ids, lengths, words, ngram_range):
             del has_next
             distinct, grams, first = _distinct_ranks(codes)
             del codes
-            join = " ".join
-            prefixes, lasts = np.divmod(distinct, n_words)
-            terms = [join((terms[prefix], words[last])) for prefix, last in zip(prefixes, lasts)]
-            del prefixes, lasts
+            terms = _Spellings(distinct, terms, words)
+            if n < max_n:  # the prefixes of the next size
+                terms = list(terms)
         if n >= min_n:
             levels.append(_Level(np.maximum(lengths - n + 1, 0), grams, terms, first))
     return levels
