@@ -298,12 +298,8 @@ def test_tokens_are_interned_one_object_per_word():
     assert interned_in_every_document(JiebaTokenizer().transform(documents), WORDS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tokens segmented by a worker process come back unpickled as that chunk's own string objects: "
-    "the parent would need to sys.intern them as they arrive",
-)
 def test_tokens_from_worker_processes_are_interned_too(monkeypatch):
+    """Break: the parent keeping the unpickled strings of each worker's chunk as they come."""
     monkeypatch.setattr(_tokenizer, "_PARALLEL_MIN_CHARS", 10)
     _tokenizer.clear_token_cache()
     documents = [f"质量 快递 item 包装 {i}" for i in range(300)]

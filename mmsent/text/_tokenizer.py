@@ -1,5 +1,6 @@
 """Jieba tokenization for Chinese, English and mixed posts: cached, batched, parallel."""
 
+import sys
 from concurrent.futures import as_completed
 from numbers import Integral
 from pathlib import Path
@@ -56,9 +57,14 @@ def _segment_chunks(chunks, config, n_jobs):
         yield chunk, tokenize_chunk(chunk, config)
         for future in [future for future in remaining if future.done()]:  # the workers' results so far
             remaining.remove(future)
-            yield futures[future], future.result()
+            yield futures[future], _interned(future.result())
     for future in as_completed(remaining):
-        yield futures[future], future.result()
+        yield futures[future], _interned(future.result())
+
+
+def _interned(token_lists):
+    """A worker's tokens as this process's interned strings (unpickled, each chunk has its own objects)."""
+    return [tuple(map(sys.intern, tokens)) for tokens in token_lists]
 
 
 def clear_token_cache():
