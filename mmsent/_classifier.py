@@ -6,6 +6,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.metaestimators import available_if
@@ -93,14 +94,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         ``text_features__tfidf__tfidf__ngram_range`` in ``GridSearchCV``.
     image_features : transformer, default=None
         Image column → features. None: those of ``features``.
-    classifier : {"linear_svc", "svc"} or classifier, default="linear_svc"
+    classifier : {"linear_svc", "svc", "logistic"} or classifier, default="linear_svc"
         ``"linear_svc"``: ``LinearSVC`` (scales to 100k posts); ``"svc"``: kernel
-        ``SVC`` (RBF). Any scikit-learn classifier may be passed instead; ``C`` and
-        ``class_weight`` then do not apply.
+        ``SVC`` (RBF); ``"logistic"``: multinomial ``LogisticRegression`` (lbfgs),
+        which also gives ``predict_proba`` without calibration. Any scikit-learn
+        classifier may be passed instead; ``C`` and ``class_weight`` then do not apply.
     C : float, default=1.0
-        SVM regularisation (larger = less regularised).
+        Regularisation of the SVM or logistic regression (larger = less regularised).
     class_weight : dict, "balanced" or None, default=None
-        SVM class weights; "balanced" helps with a rare neutral class.
+        Class weights of the classifier; "balanced" helps with a rare neutral class.
     text_weight, image_weight : float, default=1.0
         Modality weights: feature scaling of the raw blocks for ``"concat"``,
         ``"intermediate"`` and ``"multitask"`` (0 for both: the shared space
@@ -201,7 +203,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         "image_column": [str, Integral],
         "text_features": [HasMethods(["fit", "transform"]), None],
         "image_features": [HasMethods(["fit", "transform"]), None],
-        "classifier": [StrOptions({"linear_svc", "svc"}), HasMethods(["fit", "predict"])],
+        "classifier": [StrOptions({"linear_svc", "svc", "logistic"}), HasMethods(["fit", "predict"])],
         "C": [Interval(Real, 0, None, closed="neither")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "text_weight": [Interval(Real, 0, None, closed="left")],
@@ -290,6 +292,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             return LinearSVC(C=self.C, class_weight=self.class_weight)
         if self.classifier == "svc":
             return SVC(C=self.C, class_weight=self.class_weight)
+        if self.classifier == "logistic":
+            # lbfgs on TF-IDF + embeddings of a few thousand posts needs more than the default 100 iterations
+            return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000)
         return clone(self.classifier)
 
     def _featurizers(self):

@@ -88,8 +88,9 @@ _MAX_HEADER_BYTES = 65_531
 
 #: Types a skops model file may hold beyond skops' own defaults (scikit-learn estimators,
 #: NumPy and SciPy containers), as ``skops.io.get_untrusted_types`` names them for fitted
-#: models of every fusion (and of the out-of-core classifier): mmsent's classes and the vectorizer's token pass-through
-#: function, NumPy's ``dtype`` (stacking's imputer, missing modalities), scikit-learn's
+#: models of every fusion (and of the out-of-core classifier): mmsent's classes, the
+#: vectorizer's token pass-through function and the CNN block's power normalisation,
+#: NumPy's ``dtype`` (stacking's imputer, missing modalities), scikit-learn's
 #: calibration internals (``probability=True``, soft voting), ``Bunch``
 #: (``named_estimators_``), CSR support vectors of a kernel SVC, and the usual CV
 #: splitters passed as ``cv``.
@@ -107,6 +108,7 @@ TRUSTED_TYPES = (
     "mmsent.image._cnn.CNNEmbedder",
     "mmsent.image._color.ColorHistogram",
     "mmsent.image._decode.ImageDecoder",
+    "mmsent.image._features.signed_sqrt",
     "mmsent.image._hog.HOGTransformer",
     "mmsent.retrieval._index.CrossModalIndex",
     "mmsent.scale._out_of_core.IncrementalSentimentClassifier",

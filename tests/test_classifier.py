@@ -103,6 +103,7 @@ def test_stacking_learns_modality_weights(posts):
         ({"fusion": "stack"}, True, True),
         ({"fusion": "text", "classifier": LogisticRegression()}, True, True),
         ({"fusion": "image", "classifier": "svc"}, False, True),
+        ({"fusion": "concat", "classifier": "logistic"}, True, True),  # probabilities without calibration
     ],
 )
 def test_methods_exist_only_where_meaningful(posts, params, has_proba, has_decision):
@@ -119,6 +120,15 @@ def test_methods_exist_only_where_meaningful(posts, params, has_proba, has_decis
         np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
     if has_decision:
         assert clf.decision_function(X).shape == (len(X),)
+
+
+def test_classifier_by_name_gets_c_and_class_weight(posts):
+    X, y = posts
+    weights = {"positive": 1.0, "negative": 2.0}
+    for name, kind in (("linear_svc", LinearSVC), ("svc", SVC), ("logistic", LogisticRegression)):
+        clf = MultimodalSentimentClassifier(features="handcrafted", classifier=name, C=3.0, class_weight=weights)
+        fitted = clf.fit(X, y).model_.named_steps["classifier"]
+        assert type(fitted) is kind and fitted.C == 3.0 and fitted.class_weight == weights, name
 
 
 CLASSIFIERS = [LinearSVC(), SVC(), SVC(probability=True), LogisticRegression(), GaussianNB(), KNeighborsClassifier()]

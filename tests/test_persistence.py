@@ -178,6 +178,7 @@ def test_fitted_models_of_every_fusion_hold_only_trusted_types(tmp_path):
     # index's below.
     optional = {
         "mmsent.image._cnn.CNNEmbedder",
+        "mmsent.image._features.signed_sqrt",
         "mmsent.text._lexicon.LexiconFeatures",
         "mmsent.scale._out_of_core.IncrementalSentimentClassifier",
         "mmsent.retrieval._index.CrossModalIndex",

@@ -77,9 +77,12 @@ def add_model_options(parser, fusion=True):
         )
     group.add_argument("--features", metavar="SET", default=argparse.SUPPRESS, help=FEATURES_HELP)
     group.add_argument(
-        "--classifier", metavar="NAME", default=argparse.SUPPRESS, help="linear_svc (LinearSVC) or svc (RBF SVC)"
+        "--classifier", metavar="NAME", default=argparse.SUPPRESS,
+        help="linear_svc (LinearSVC), svc (RBF SVC) or logistic (LogisticRegression)",
     )
-    group.add_argument("--C", type=float, default=argparse.SUPPRESS, help="SVM regularisation")
+    group.add_argument(
+        "--C", type=float, default=argparse.SUPPRESS, help="regularisation of the SVM or logistic regression"
+    )
     group.add_argument(
         "--class-weight", metavar="balanced", default=argparse.SUPPRESS, help="balanced: reweight rare classes"
     )

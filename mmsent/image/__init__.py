@@ -11,7 +11,7 @@ from ._cnn import (
 )
 from ._color import ColorHistogram, rgb_to_hsv
 from ._decode import ImageDecodeError, ImageDecoder, clear_image_cache, decode_image, decode_images
-from ._features import make_image_features
+from ._features import make_image_features, signed_sqrt
 from ._hog import HOGTransformer, hog_batch
 
 __all__ = [
@@ -32,4 +32,5 @@ __all__ = [
     "hog_batch",
     "make_image_features",
     "rgb_to_hsv",
+    "signed_sqrt",
 ]

@@ -197,14 +197,8 @@ def preprocess(images):
     return ((images.astype(np.float32) - _MEAN) / _SCALE).transpose(0, 3, 1, 2).copy()
 
 
-def cnn_input(value, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
-    """One image input → the centre 224x224 crop of it scaled to 256 px on its shorter side, uint8 RGB.
-
-    ``value`` is any image cell, or what :func:`~mmsent.image._io.read_cell` made of
-    one. JPEGs are decoded directly at a reduced scale when they are much larger
-    (PIL's draft mode).
-    """
-    rgb = decode_rgb(read_cell(value, max_file_bytes), max_pixels, draft=(RESIZE, RESIZE))
+def _centre_crop(rgb):
+    """The centre 224x224 crop of a PIL RGB image scaled to 256 px on its shorter side, uint8."""
     scale = RESIZE / min(rgb.size)
     width, height = max(CROP, round(rgb.width * scale)), max(CROP, round(rgb.height * scale))
     if (width, height) != rgb.size:
@@ -213,8 +207,38 @@ def cnn_input(value, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
     return np.asarray(rgb.crop((left, top, left + CROP, top + CROP)), dtype=np.uint8)
 
 
+def _whole(rgb):
+    """The whole image squeezed to 224x224 (aspect ratio not kept: nothing is cut off), uint8."""
+    return np.asarray(rgb.resize((CROP, CROP), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+# The views CNNEmbedder(views=...) can average: name -> uint8 224x224 crop of a decoded RGB image.
+VIEWS = {
+    "center": _centre_crop,
+    "center_flip": lambda rgb: _centre_crop(rgb)[:, ::-1],
+    "full": _whole,
+    "full_flip": lambda rgb: _whole(rgb)[:, ::-1],
+}
+
+
+def cnn_views(value, views=("center",), max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
+    """One image input → its ``views`` (names of ``VIEWS``), uint8 RGB ``(len(views), 224, 224, 3)``.
+
+    ``value`` is any image cell, or what :func:`~mmsent.image._io.read_cell` made of
+    one; it is decoded once for all views. JPEGs are decoded directly at a reduced
+    scale when they are much larger (PIL's draft mode).
+    """
+    rgb = decode_rgb(read_cell(value, max_file_bytes), max_pixels, draft=(RESIZE, RESIZE))
+    return np.stack([VIEWS[view](rgb) for view in views])
+
+
+def cnn_input(value, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
+    """One image input → the centre 224x224 crop of it scaled to 256 px on its shorter side, uint8 RGB."""
+    return cnn_views(value, ("center",), max_pixels, max_file_bytes)[0]
+
+
 class _Prepared(NamedTuple):
-    """One image ready for the network: its content digest, and its cached embedding or else its crop."""
+    """One image ready for the network: its content digest, and its cached embedding or else its views."""
 
     digest: str
     embedding: np.ndarray | None
@@ -241,7 +265,10 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     Batches of ``batch_size`` images run through the network; the next batch is
     decoded while the network runs.
 
-    Embeddings are cached on disk, keyed by the network's file hash and the image
+    With more than one of ``views``, each image goes through the network once per
+    view and its embedding is the mean of theirs (test-time augmentation).
+
+    Embeddings are cached on disk, keyed by the network's file hash, the views and the image
     content's SHA-256 (bytes of the file, not its name), so re-running experiments
     does not recompute them. :func:`clear_embedding_cache` (or deleting the
     folder) clears them.
@@ -257,6 +284,13 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         must stay where it is, unchanged.
     batch_size : int, default=32
         Images per network call.
+    views : tuple of str, default=("center",)
+        The 224x224 views of each image whose embeddings are averaged:
+        ``"center"`` (the reference centre crop), ``"center_flip"`` (it, mirrored),
+        ``"full"`` (the whole image squeezed to 224x224, nothing cut off) and
+        ``"full_flip"``. Each view costs one pass of the network.
+        ``("center", "center_flip", "full", "full_flip")`` embeds more of each
+        image (see ``benchmarks/results/presets.md``) at four times the cost.
     providers : tuple of str, default=("CPUExecutionProvider",)
         onnxruntime execution providers, in order of preference, e.g.
         ``("CUDAExecutionProvider", "CPUExecutionProvider")`` with the
@@ -304,6 +338,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     _parameter_constraints = {
         "model_path": [str, os.PathLike, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "views": [tuple, list],
         "providers": [tuple, list],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": [Integral, None],
@@ -317,6 +352,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self,
         model_path=None,
         batch_size=32,
+        views=("center",),
         providers=("CPUExecutionProvider",),
         n_threads=None,
         n_jobs=None,
@@ -327,6 +363,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     ):
         self.model_path = model_path
         self.batch_size = batch_size
+        self.views = views
         self.providers = providers
         self.n_threads = n_threads
         self.n_jobs = n_jobs
@@ -336,8 +373,9 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.verbose = verbose
 
     def __setstate__(self, state):
-        # Models saved before the file size limit existed get its default.
+        # Models saved before the file size limit, or the views, existed get their defaults.
         state.setdefault("max_file_bytes", MAX_FILE_BYTES)
+        state.setdefault("views", ("center",))
         super().__setstate__(state)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -346,6 +384,9 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
         Raises :class:`CNNUnavailableError` if a package is missing or the weights are unusable.
         """
+        unknown = [view for view in self.views if view not in VIEWS]
+        if unknown or not self.views:
+            raise ValueError(f"views must be a non-empty tuple of {sorted(VIEWS)}, got {tuple(self.views)!r}")
         if self.model_path is None:
             weights = cnn_weights_path()
             self.weights_sha256_ = _sha256(weights)
@@ -404,18 +445,23 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if self.cache_dir is None:
             return None
         root = cnn_cache_dir() / "embeddings" if self.cache_dir == "auto" else Path(self.cache_dir)
-        return EmbeddingCache(root / f"{self.model_sha256_[:16]}-{RESIZE}-{CROP}", shape=(EMBEDDING_SIZE,))
+        views = tuple(self.views)  # the centre crop alone keeps the folder name it had before views existed
+        suffix = "" if views == ("center",) else "-" + "+".join(views)
+        return EmbeddingCache(root / f"{self.model_sha256_[:16]}-{RESIZE}-{CROP}{suffix}", shape=(EMBEDDING_SIZE,))
 
     def _embed(self, crops):
+        """``(n, n_views, 224, 224, 3)`` crops → ``(n, 1280)`` embeddings, the mean over each image's views."""
         session = _session(self.model_sha256_, self._network, self.providers, self.n_threads)
-        return session.run(["embedding"], {"pixels": crops})[0].astype(np.float32, copy=False)
+        n_images, n_views = crops.shape[:2]
+        (embedded,) = session.run(["embedding"], {"pixels": crops.reshape(n_images * n_views, *crops.shape[2:])})
+        return embedded.reshape(n_images, n_views, -1).mean(axis=1, dtype=np.float32)
 
     def _prepare(self, value, cache):
         """Read one cell; decode and crop it only when its embedding is not cached."""
         source = read_cell(value, self.max_file_bytes)
         digest = content_digest(source)
         embedding = None if cache is None else cache.get(digest)
-        crop = cnn_input(source, self.max_pixels) if embedding is None else None
+        crop = cnn_views(source, self.views, self.max_pixels) if embedding is None else None
         return _Prepared(digest, embedding, crop)
 
     def _batches(self, values, cache):

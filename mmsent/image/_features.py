@@ -1,7 +1,8 @@
 """The default image branch: decode once, then HOG and colour side by side; optionally CNN embeddings beside them."""
 
+import numpy as np
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import Normalizer
+from sklearn.preprocessing import FunctionTransformer, Normalizer
 
 from ._batched import BatchedPipeline
 from ._cnn import CNNEmbedder
@@ -9,7 +10,20 @@ from ._color import ColorHistogram
 from ._decode import ImageDecoder
 from ._hog import HOGTransformer
 
-__all__ = ["make_image_features"]
+__all__ = ["make_image_features", "signed_sqrt"]
+
+
+def signed_sqrt(X):
+    """Power normalisation: ``sign(x) * sqrt(|x|)`` element-wise, so a few large activations weigh less.
+
+    Examples
+    --------
+    >>> from mmsent.image import signed_sqrt
+    >>> signed_sqrt([[4.0, -9.0, 0.0]]).tolist()
+    [[2.0, -3.0, 0.0]]
+    """
+    X = np.asarray(X)
+    return np.sign(X) * np.sqrt(np.abs(X))
 
 
 def make_image_features(
@@ -21,6 +35,8 @@ def make_image_features(
     cnn=False,
     handcrafted=True,
     cnn_weight=1.0,
+    cnn_views=("center",),
+    cnn_power=False,
     batch_size=1024,
     sparse_output=False,
     verbose=0,
@@ -52,6 +68,12 @@ def make_image_features(
         With ``cnn=True``, keep the HOG + colour block (False: CNN embeddings only).
     cnn_weight : float, default=1.0
         Weight of the CNN block against the handcrafted block's 1.
+    cnn_views : tuple of str, default=("center",)
+        The views of each image whose CNN embeddings are averaged
+        (``CNNEmbedder(views=...)``; each costs one pass of the network).
+    cnn_power : bool, default=False
+        Power-normalise the CNN embeddings (:func:`signed_sqrt`) before the L2
+        normalisation (step ``power`` of the ``cnn`` block, ``"passthrough"`` when off).
     batch_size : int, default=1024
         Images decoded and described at a time (``batch_size`` of the
         :class:`BatchedPipeline`).
@@ -67,7 +89,7 @@ def make_image_features(
     BatchedPipeline or FeatureUnion
         Steps ``decode``, ``features`` (with ``hog`` and ``color``) and ``normalize``;
         with ``cnn=True`` a union of that (``handcrafted``) and ``cnn`` (steps
-        ``embed`` and ``normalize``).
+        ``embed``, ``power`` and ``normalize``).
 
     Examples
     --------
@@ -91,7 +113,11 @@ def make_image_features(
     if not cnn:
         return handcrafted_block
     # The CNN decodes each image itself, at its own 224 px and aspect-preserving crop.
-    cnn_block = Pipeline([("embed", CNNEmbedder(n_jobs=n_jobs, verbose=verbose)), ("normalize", Normalizer())])
+    cnn_block = Pipeline([
+        ("embed", CNNEmbedder(views=cnn_views, n_jobs=n_jobs, verbose=verbose)),
+        ("power", FunctionTransformer(signed_sqrt) if cnn_power else "passthrough"),
+        ("normalize", Normalizer()),
+    ])
     return FeatureUnion(
         [("handcrafted", handcrafted_block if handcrafted else "drop"), ("cnn", cnn_block)],
         transformer_weights={"handcrafted": 1.0, "cnn": cnn_weight},

@@ -85,6 +85,53 @@ def test_preprocessing_keeps_the_centre_at_224_pixels():
     assert network_input.min() == pytest.approx(-127 / 128) and network_input.max() == pytest.approx(1.0)
 
 
+
+def test_views_are_the_centre_crop_the_whole_image_and_their_mirrors():
+    image = np.zeros((300, 600, 3), np.uint8)
+    image[:, :10] = 255  # a white edge on the left, which only the whole-image views keep
+    image[:, 280:290] = 128  # a grey stripe left of the middle
+    views = _cnn.cnn_views(image, ("center", "center_flip", "full", "full_flip"))
+    assert views.shape == (4, 224, 224, 3) and views.dtype == np.uint8
+    np.testing.assert_array_equal(views[0], _cnn.cnn_input(image))
+    np.testing.assert_array_equal(views[1], views[0][:, ::-1])
+    np.testing.assert_array_equal(views[3], views[2][:, ::-1])
+    assert views[0][:, 0].max() == 0 and views[2][:, 0].min() == 255 and views[3][:, -1].min() == 255
+    assert views[0][:, 100].mean() > 100 and views[1][:, 123].mean() > 100  # the stripe, mirrored about 111.5
+
+
+@needs_cnn
+def test_embedder_averages_its_views_and_caches_them_apart(onnx_path, tmp_path):
+    image = photo(4, (60, 90, 3))
+    cache = tmp_path / "embeddings"
+    centre = CNNEmbedder(model_path=onnx_path, cache_dir=cache).fit()
+    both = CNNEmbedder(model_path=onnx_path, cache_dir=cache, views=("center", "center_flip")).fit()
+    # The mirrored view of an image is the centre view of the mirrored image.
+    expected = (centre.transform([image]) + centre.transform([image[:, ::-1].copy()])) / 2
+    np.testing.assert_allclose(both.transform([image]), expected, atol=1e-5)
+    assert not np.allclose(both.transform([image]), centre.transform([image]), atol=1e-3)
+    assert len([folder for folder in cache.iterdir() if folder.is_dir()]) == 2  # never one view's cached rows
+    with pytest.raises(ValueError, match=r"views must be .*'full_flip'"):
+        CNNEmbedder(model_path=onnx_path, views=("centre",)).fit()
+
+
+@needs_cnn
+def test_power_normalised_cnn_block_is_the_l2_norm_of_square_roots(onnx_path, tmp_path):
+    images = [photo(seed, (50, 70, 3)) for seed in range(3)]
+    block = make_image_features(cnn=True, handcrafted=False, cnn_power=True, cnn_views=("center", "full"))
+    block.set_params(cnn__embed__model_path=str(onnx_path), cnn__embed__cache_dir=None)
+    embedder = block.get_params()["cnn__embed"]
+    assert embedder.views == ("center", "full")
+    raw = CNNEmbedder(model_path=onnx_path, views=("center", "full"), cache_dir=None).fit().transform(images)
+    rooted = np.sqrt(raw)  # pooled ReLU6 activations: never negative
+    expected = rooted / np.linalg.norm(rooted, axis=1, keepdims=True)
+    np.testing.assert_allclose(block.fit_transform(images), expected, atol=1e-6)
+    assert make_image_features(cnn=True).get_params()["cnn__power"] == "passthrough"
+    # The square root is a trusted type of mmsent's skops files.
+    X = pd.DataFrame({"text": ["a", "b", "c"], "image": images})
+    clf = MultimodalSentimentClassifier(fusion="image", image_features=block).fit(X, ["x", "y", "x"])
+    loaded = load_model(save_model(clf, tmp_path / "m.skops"))
+    np.testing.assert_array_equal(loaded.decision_function(X), clf.decision_function(X))
+
 # -- the weights file, read without torch ---------------------------------------------------
 
 
