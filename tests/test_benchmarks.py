@@ -84,4 +84,5 @@ def test_bench_mvsa_skips_without_the_data(harness, tmp_path, monkeypatch):
     bench = importlib.import_module("bench")
     monkeypatch.setattr(bench, "SHARED", tmp_path / "absent")
     [row] = bench.bench_mvsa(1)
-    assert row["skipped"] == f"no MVSA-Single at {tmp_path / 'absent' / 'mvsa_single'} (the shared data folder is absent)"
+    absent = tmp_path / "absent" / "mvsa_single"
+    assert row["skipped"] == f"no MVSA-Single at {absent} (the shared data folder is absent)"
