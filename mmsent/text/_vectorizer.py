@@ -189,21 +189,28 @@ def count_token_ngrams(documents, ngram_range, stop_words=None, vocabulary=None,
         if not vocabulary:
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         return vocabulary, _count_levels(levels, vocabulary, len(lengths), dtype, learn=True)
-    # Under a fixed vocabulary each batch of documents is counted on its own and only its
-    # entries are kept: the n-gram codes and their sort never grow with the corpus.
-    parts = []  # [indices, counts, entries per document] of each batch
+    # Under a fixed vocabulary each batch of documents is counted on its own and its entries
+    # are copied into the output: the n-gram codes and their sort never grow with the corpus.
+    index = np.int32 if len(vocabulary) < np.iinfo(np.int32).max else np.int64
+    indices, counts, per_doc, nnz = np.empty(0, index), np.empty(0, dtype), [], 0
     for batch in _token_batches(token_lists, _BATCH_TOKENS):
         ids, lengths, words = _word_ids(batch, stop_words)
-        levels = _ngram_levels(ids, lengths, words, ngram_range)
-        del ids
-        part = _count_levels(levels, vocabulary, len(lengths), dtype, learn=False)
-        parts.append([part.indices, part.data, np.diff(part.indptr)])
-        del part, levels
-    per_doc = np.concatenate([np.zeros(0, np.int64)] + [part[2] for part in parts])
-    indptr = np.concatenate([[0], np.cumsum(per_doc)])
-    index = np.int32 if len(vocabulary) < np.iinfo(np.int32).max else np.int64
-    indices, counts = _join(parts, 0, index), _join(parts, 1, dtype)
-    matrix = sp.csr_matrix((counts, indices, indptr), shape=(len(per_doc), len(vocabulary)), dtype=dtype)
+        part = _count_levels(_ngram_levels(ids, lengths, words, ngram_range), vocabulary, len(lengths), dtype)
+        end = nnz + part.nnz
+        if end > len(indices):
+            # Grown in place (``resize``: the C library moves pages, it does not copy them);
+            # the first size guessed from the first batch, so that most runs never grow.
+            rows = len(documents) if hasattr(documents, "__len__") else 0
+            capacity = max(end, int(len(indices) * 1.5), int(part.nnz / max(len(lengths), 1) * rows * 1.1))
+            indices.resize(capacity, refcheck=False)
+            counts.resize(capacity, refcheck=False)
+        indices[nnz:end], counts[nnz:end] = part.indices, part.data
+        per_doc.append(np.diff(part.indptr))
+        nnz = end
+    indices.resize(nnz, refcheck=False)
+    counts.resize(nnz, refcheck=False)
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate([np.zeros(0, np.int64), *per_doc]))])
+    matrix = sp.csr_matrix((counts, indices, indptr), shape=(len(indptr) - 1, len(vocabulary)), dtype=dtype)
     matrix.has_sorted_indices = True
     return vocabulary, matrix
 
@@ -221,18 +228,7 @@ def _token_batches(token_lists, size):
         yield batch
 
 
-def _join(parts, field, dtype):
-    """The ``field`` arrays of ``parts`` end to end, each dropped once copied: the peak is one array more."""
-    out = np.empty(sum(len(part[field]) for part in parts), dtype=dtype)
-    start = 0
-    for part in parts:
-        out[start : start + len(part[field])] = part[field]
-        start += len(part[field])
-        part[field] = None
-    return out
-
-
-def _count_levels(levels, vocabulary, n_docs, dtype, learn):
+def _count_levels(levels, vocabulary, n_docs, dtype, learn=False):
     """The count matrix of the n-gram ``levels`` of ``n_docs`` documents over ``vocabulary``."""
     index = np.int32 if len(vocabulary) < np.iinfo(np.int32).max else np.int64
     columns = [

@@ -66,6 +66,10 @@ def test_transform_in_batches_equals_one_pass(monkeypatch, batch_tokens, params)
     monkeypatch.setattr("mmsent.text._vectorizer._BATCH_TOKENS", batch_tokens)
     ours, theirs = TokenTfidfVectorizer(**TOKENS, **params), TfidfVectorizer(**TOKENS, **params)
     assert_same(ours, theirs, new_docs=NEW_DOCS + DOCS)
+    # A generator has no length to size the output from: it grows as batches come.
+    grown, expected = ours.transform(iter(NEW_DOCS + DOCS)), theirs.transform(NEW_DOCS + DOCS)
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(grown, part), getattr(expected, part))
     a, b = ours.transform([[], []]), theirs.transform([[], []])
     assert a.shape == b.shape and a.nnz == b.nnz == 0 and a.indptr.tolist() == b.indptr.tolist()
     for vectorizer in (ours, theirs):
