@@ -144,19 +144,12 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         n_missing = int((~present).sum())
         dtype = float if features is None else features.dtype
         if self.sparse_output_:
-            out = features
             if n_missing:
-                stand_ins = sp.csr_matrix(np.tile(self.fill_.astype(dtype), (n_missing, 1)))
-                blocks = [block for block in (features, stand_ins) if block is not None]
-                # Present rows first, then stand-ins; reorder back to the posts' order.
-                order = np.concatenate([np.flatnonzero(present), np.flatnonzero(~present)])
-                out = sp.vstack(blocks, format="csr")[np.argsort(order)]
+                return self._sparse_with_stand_ins(features, present, dtype)
             if not self.add_indicator:
-                return out
-            if not n_missing:  # the flag column is all zeros: same arrays, one more column
-                out = sp.csr_matrix(out)
-                return sp.csr_matrix((out.data, out.indices, out.indptr), shape=(out.shape[0], out.shape[1] + 1))
-            return sp.hstack([out, sp.csr_matrix((~present).astype(dtype).reshape(-1, 1))], format="csr")
+                return features
+            out = sp.csr_matrix(features)  # the flag column is all zeros: same arrays, one more column
+            return sp.csr_matrix((out.data, out.indices, out.indptr), shape=(out.shape[0], out.shape[1] + 1))
         if features is not None and present.all() and not self.add_indicator:
             return features
         # One allocation for features, stand-ins and flag: the image block is the
@@ -169,6 +162,32 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         if self.add_indicator:
             out[:, width] = ~present
         return out
+
+    def _sparse_with_stand_ins(self, features, present, dtype):
+        """CSR rows: ``features`` where ``present``, the stand-in (and the flag) elsewhere, built in place.
+
+        One allocation of the output: stacking, reordering and joining the flag column
+        would each copy the whole block (three copies of the text block at the peak).
+        """
+        width = len(self.fill_)
+        stand_in = np.flatnonzero(self.fill_)
+        row_columns = np.append(stand_in, [width] * self.add_indicator)
+        row_values = np.append(self.fill_[stand_in], [1] * self.add_indicator).astype(dtype)
+        per_row = np.full(len(present), len(row_columns), dtype=np.int64)
+        if features is not None:
+            features = sp.csr_matrix(features)
+            per_row[present] = np.diff(features.indptr)
+        indptr = np.concatenate([[0], np.cumsum(per_row)])
+        shape = (len(present), width + self.add_indicator)
+        index = np.int32 if max(indptr[-1], shape[1]) <= np.iinfo(np.int32).max else np.int64
+        indices, data = np.empty(indptr[-1], dtype=index), np.empty(indptr[-1], dtype=dtype)
+        copied = np.repeat(present, per_row)  # the output entries that come from ``features``, in order
+        if features is not None:
+            indices[copied], data[copied] = features.indices, features.data
+        np.logical_not(copied, out=copied)
+        n_missing = len(present) - int(present.sum())
+        indices[copied], data[copied] = np.tile(row_columns, n_missing), np.tile(row_values, n_missing)
+        return sp.csr_matrix((data, indices, indptr.astype(index)), shape=shape)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

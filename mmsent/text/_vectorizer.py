@@ -13,6 +13,8 @@ __all__ = ["TokenTfidfVectorizer"]
 
 # n-gram occurrences sorted and counted at a time: their temporaries take about 4 MB.
 _CHUNK_OCCURRENCES = 2**16
+# Tokens of the documents a transform counts at a time: their n-grams' temporaries take about 4 MB.
+_BATCH_TOKENS = 2**17
 
 
 def _distinct_ranks(codes):
@@ -32,11 +34,10 @@ def _distinct_ranks(codes):
     return distinct, ranks, order[first]
 
 
-def _word_ids(documents, stop_words, decode):
+def _word_ids(token_lists, stop_words):
     """Token ids (int32, words numbered as they appear), documents end to end; each one's token count; the words."""
     words, ids, lengths = {}, array("i"), array("q")
-    for doc in documents:
-        tokens = decode(doc)
+    for tokens in token_lists:
         if stop_words is not None:
             tokens = [token for token in tokens if token not in stop_words]
         before = len(ids)
@@ -176,23 +177,65 @@ def count_token_ngrams(documents, ngram_range, stop_words=None, vocabulary=None,
     >>> counts.toarray().tolist()
     [[1, 0, 1, 1], [2, 1, 0, 0]]
     """
-    ids, lengths, words = _word_ids(documents, stop_words, decode or passthrough_tokens)
-    levels = _ngram_levels(ids, lengths, words, ngram_range)
-    del ids
-    learn = vocabulary is None
-    if learn:
+    token_lists = map(decode or passthrough_tokens, documents)
+    if vocabulary is None:
+        ids, lengths, words = _word_ids(token_lists, stop_words)
+        levels = _ngram_levels(ids, lengths, words, ngram_range)
+        del ids
         # Distinct n-grams can share a spelling (a token holding a space): one feature then.
         vocabulary = {}
         for term in sorted(term for level in levels for term in level.terms):
             vocabulary.setdefault(term, len(vocabulary))
         if not vocabulary:
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+        return vocabulary, _count_levels(levels, vocabulary, len(lengths), dtype, learn=True)
+    # Under a fixed vocabulary each batch of documents is counted on its own and its entries
+    # are copied into the output: the n-gram codes and their sort never grow with the corpus.
+    index = np.int32 if len(vocabulary) < np.iinfo(np.int32).max else np.int64
+    indices, counts, per_doc, nnz = np.empty(0, index), np.empty(0, dtype), [], 0
+    for batch in _token_batches(token_lists, _BATCH_TOKENS):
+        ids, lengths, words = _word_ids(batch, stop_words)
+        part = _count_levels(_ngram_levels(ids, lengths, words, ngram_range), vocabulary, len(lengths), dtype)
+        end = nnz + part.nnz
+        if end > len(indices):
+            # Grown in place (``resize``: the C library moves pages, it does not copy them);
+            # the first size guessed from the first batch, so that most runs never grow.
+            rows = len(documents) if hasattr(documents, "__len__") else 0
+            capacity = max(end, int(len(indices) * 1.5), int(part.nnz / max(len(lengths), 1) * rows * 1.1))
+            indices.resize(capacity, refcheck=False)
+            counts.resize(capacity, refcheck=False)
+        indices[nnz:end], counts[nnz:end] = part.indices, part.data
+        per_doc.append(np.diff(part.indptr))
+        nnz = end
+    indices.resize(nnz, refcheck=False)
+    counts.resize(nnz, refcheck=False)
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate([np.zeros(0, np.int64), *per_doc]))])
+    matrix = sp.csr_matrix((counts, indices, indptr), shape=(len(indptr) - 1, len(vocabulary)), dtype=dtype)
+    matrix.has_sorted_indices = True
+    return vocabulary, matrix
+
+
+def _token_batches(token_lists, size):
+    """Lists of consecutive token lists, each with ``size`` tokens or a little more (the last with fewer)."""
+    batch, tokens = [], 0
+    for token_list in token_lists:
+        batch.append(token_list)
+        tokens += len(token_list)
+        if tokens >= size:
+            yield batch
+            batch, tokens = [], 0
+    if batch:
+        yield batch
+
+
+def _count_levels(levels, vocabulary, n_docs, dtype, learn=False):
+    """The count matrix of the n-gram ``levels`` of ``n_docs`` documents over ``vocabulary``."""
     index = np.int32 if len(vocabulary) < np.iinfo(np.int32).max else np.int64
     columns = [
         np.fromiter((vocabulary.get(term, -1) for term in level.terms), index, len(level.terms)) for level in levels
     ]
     levels = [level._replace(terms=None) for level in levels]  # the vocabulary holds what is still needed
-    n_docs, n_features = len(lengths), len(vocabulary)
+    n_features = len(vocabulary)
     # Each row's entries go in slot order: scikit-learn's, so that sums over a row (its norm) are the same.
     if learn:
         column_of_slot = _first_seen_order(levels, columns, n_features)
@@ -225,7 +268,7 @@ def count_token_ngrams(documents, ngram_range, stop_words=None, vocabulary=None,
     counts.resize(nnz, refcheck=False)
     matrix = sp.csr_matrix((counts, indices, indptr), shape=(n_docs, n_features), dtype=dtype)
     matrix.has_sorted_indices = not learn
-    return vocabulary, matrix
+    return matrix
 
 
 class TokenTfidfVectorizer(TfidfVectorizer):

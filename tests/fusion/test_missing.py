@@ -67,6 +67,27 @@ def test_imputer_fills_dense_features_with_the_learnt_mean_and_flags_them():
     ]
 
 
+@pytest.mark.parametrize("add_indicator", [True, False])
+@pytest.mark.parametrize("present", [[1, 0, 1, 1, 0], [0, 0], [1, 1, 0]])
+def test_sparse_stand_ins_equal_stacking_reordering_and_joining_the_flag(add_indicator, present):
+    # The stand-ins are written in place; stacking them under the features, putting the rows back in
+    # order and joining the flag column (the straightforward way, three copies) must give the same matrix.
+    present = np.array(present, dtype=bool)
+    rng = np.random.default_rng(0)
+    features = sp.random(int(present.sum()), 6, density=0.5, format="csr", random_state=rng, dtype=np.float32)
+    imputer = ModalityImputer(FunctionTransformer(), add_indicator=add_indicator)
+    imputer.fill_ = np.array([0, 0.5, 0, 0, 2, 0])
+    ours = imputer._sparse_with_stand_ins(features if present.any() else None, present, np.float32)
+    stand_ins = sp.csr_matrix(np.tile(imputer.fill_.astype(np.float32), ((~present).sum(), 1)))
+    order = np.argsort(np.concatenate([np.flatnonzero(present), np.flatnonzero(~present)]))
+    expected = sp.vstack([features, stand_ins], format="csr")[order]
+    if add_indicator:
+        expected = sp.hstack([expected, sp.csr_matrix((~present).astype(np.float32).reshape(-1, 1))], format="csr")
+    assert ours.shape == expected.shape and ours.dtype == expected.dtype == np.float32
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(ours, part), getattr(expected, part))
+
+
 def test_imputer_keeps_text_sparse_with_an_empty_document_as_stand_in():
     imputer = ModalityImputer(make_text_features())
     texts = pd.Series(["很 好", None, "很 差", "  "], dtype=object)

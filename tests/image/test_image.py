@@ -459,6 +459,27 @@ def test_sparse_steps_are_stacked_and_batch_size_is_a_parameter():
         BatchedPipeline([("color", ColorHistogram())], batch_size=0).fit(images)
 
 
+@pytest.mark.parametrize(
+    "dense",
+    [
+        np.array([[0, 1.5, 0, -0.0], [np.nan, 0, 0, 2], [0, 0, 0, 0]], dtype=np.float32),
+        np.arange(24, dtype=np.float64).reshape(4, 6)[:, ::2] % 3,  # not contiguous
+        np.zeros((3, 0), np.float32),
+        np.zeros((0, 5), np.float32),
+        np.array([[0, 7], [3, 0]], dtype=np.int64),
+    ],
+)
+def test_dense_batches_become_scipys_csr(dense):
+    from scipy import sparse
+
+    from mmsent.image._batched import _csr
+
+    ours, theirs = _csr(dense), sparse.csr_matrix(dense)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype and ours.has_canonical_format
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(ours, part), getattr(theirs, part))
+
+
 # -- decoding backends and threads ----------------------------------------------------
 
 

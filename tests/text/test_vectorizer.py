@@ -59,6 +59,24 @@ def test_equals_scikit_learn_on_token_lists(params):
     assert_same(TokenTfidfVectorizer(**TOKENS, **params), TfidfVectorizer(**TOKENS, **params))
 
 
+@pytest.mark.parametrize("batch_tokens", [1, 3, 7])
+@pytest.mark.parametrize("params", [{"ngram_range": (1, 2)}, {"ngram_range": (2, 3), "stop_words": ["好"]}])
+def test_transform_in_batches_equals_one_pass(monkeypatch, batch_tokens, params):
+    # transform counts a few tokens' documents at a time; the joined batches must be scikit-learn's matrix.
+    monkeypatch.setattr("mmsent.text._vectorizer._BATCH_TOKENS", batch_tokens)
+    ours, theirs = TokenTfidfVectorizer(**TOKENS, **params), TfidfVectorizer(**TOKENS, **params)
+    assert_same(ours, theirs, new_docs=NEW_DOCS + DOCS)
+    # A generator has no length to size the output from: it grows as batches come.
+    grown, expected = ours.transform(iter(NEW_DOCS + DOCS)), theirs.transform(NEW_DOCS + DOCS)
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(grown, part), getattr(expected, part))
+    a, b = ours.transform([[], []]), theirs.transform([[], []])
+    assert a.shape == b.shape and a.nnz == b.nnz == 0 and a.indptr.tolist() == b.indptr.tolist()
+    for vectorizer in (ours, theirs):
+        with pytest.raises(ValueError, match="0 sample"):
+            vectorizer.transform([])
+
+
 def test_other_analyzers_are_scikit_learns_own():
     texts = ["很好 great", "太差了 awful", "great great"]
     for params in ({}, {"analyzer": "char", "ngram_range": (1, 2)}, {"token_pattern": r"\S+"}):
