@@ -9,6 +9,7 @@ from PIL import Image
 from sklearn.exceptions import NotFittedError
 
 from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
+from mmsent.text import JiebaTokenizer, _tokenizer
 
 # -- mmsent/image/_color.py ----------------------------------------------------------------------------
 
@@ -85,3 +86,43 @@ def test_an_unfitted_histogram_says_so():
     """Mutants: ``requires_fit`` tag False or None (``check_is_fitted`` then lets an unfitted transform through)."""
     with pytest.raises(NotFittedError):
         ColorHistogram().transform(INSIDE.reshape(1, 2, 3, 3))
+
+
+# -- mmsent/text/_tokenizer.py -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fresh_token_cache")
+def test_each_configuration_has_its_own_cached_tokens():
+    """Mutant: ``transform`` reading the cache of no configuration (``_cache(None)``), shared by all of them."""
+    assert JiebaTokenizer().transform(["Love IT"]) == [("love", "it")]
+    assert JiebaTokenizer(lowercase=False).transform(["Love IT"]) == [("Love", "IT")]
+
+
+@pytest.mark.usefixtures("fresh_token_cache")
+def test_workers_only_for_large_batches_of_several_new_documents(monkeypatch):
+    """Mutants: ``n_jobs`` ignored, ``parallel`` never set or set by ``n_jobs > 1`` alone (``and`` → ``or``), and
+    one new document handed to two processes (``max(len(missing), 2)``). The tokens are the same either way."""
+    calls = []
+    segment = _tokenizer._segment_chunks
+
+    def segment_here(chunks, config, n_jobs):  # records what transform asks for, then segments in this process
+        calls.append((n_jobs, [len(chunk) for chunk in chunks]))
+        return segment(chunks, config, 1)
+
+    monkeypatch.setattr(_tokenizer, "_segment_chunks", segment_here)
+    monkeypatch.setattr(_tokenizer, "_PARALLEL_MIN_CHARS", 700)
+    JiebaTokenizer(n_jobs=2).transform([f"评论{i:03d}很好" for i in range(100)])  # 700 characters
+    assert calls.pop() == (2, [2] * 50)  # 2 processes x 32 chunks of at most ceil(100 / 64) documents
+    monkeypatch.setattr(_tokenizer, "_PARALLEL_MIN_CHARS", 701)
+    JiebaTokenizer(n_jobs=2).transform([f"帖子{i:03d}很好" for i in range(100)])
+    assert calls.pop() == (1, [100])  # too few characters: one chunk, here
+    monkeypatch.setattr(_tokenizer, "_PARALLEL_MIN_CHARS", 0)
+    JiebaTokenizer(n_jobs=2).transform(["只有一条"] * 3)
+    assert calls.pop() == (1, [1])  # one new document: one process
+    JiebaTokenizer(n_jobs=1).transform(["又一条", "再一条"])
+    assert calls.pop() == (1, [2])
+
+
+def test_distinct_configurations_hash_apart():
+    """Mutant: ``__hash__`` constant (``hash(None)``): legal, but every tokenizer in a set or dict would collide."""
+    assert len({hash(JiebaTokenizer(hmm=hmm, lowercase=lowercase)) for hmm in (False, True) for lowercase in (False, True)}) == 4
