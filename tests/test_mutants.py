@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import check_valid_tag_types
 
 from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
 from mmsent.text import JiebaTokenizer, _tokenizer
@@ -126,3 +127,10 @@ def test_workers_only_for_large_batches_of_several_new_documents(monkeypatch):
 def test_distinct_configurations_hash_apart():
     """Mutant: ``__hash__`` constant (``hash(None)``): legal, but every tokenizer in a set or dict would collide."""
     assert len({hash(JiebaTokenizer(hmm=hmm, lowercase=lowercase)) for hmm in (False, True) for lowercase in (False, True)}) == 4
+
+
+@pytest.mark.parametrize("estimator", [JiebaTokenizer()], ids=lambda estimator: type(estimator).__name__)
+def test_tags_are_of_scikit_learns_types(estimator):
+    """Mutants: a tag set to None rather than True / False. scikit-learn reads a None ``requires_fit`` as False,
+    so ``check_is_fitted`` alone cannot tell; its own tag check can (its other checks skip string-input estimators)."""
+    check_valid_tag_types(type(estimator).__name__, estimator)
