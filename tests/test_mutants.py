@@ -129,6 +129,39 @@ def test_distinct_configurations_hash_apart():
     assert len({hash(JiebaTokenizer(hmm=hmm, lowercase=lowercase)) for hmm in (False, True) for lowercase in (False, True)}) == 4
 
 
+def test_workers_are_one_fewer_than_jobs_and_their_results_taken_as_they_come(monkeypatch):
+    """Mutants: the executor started with ``max_workers`` None or ``n_jobs + 1``; a finished worker's future
+    removed as ``None`` (raises once a worker finishes a chunk while this process still takes others)."""
+    from concurrent.futures import Future
+
+    from mmsent.text import _segment
+
+    class FirstChunkDone:  # a worker has done the first chunk; the others are still queued, so cancellable
+        def __init__(self):
+            self.submitted = 0
+
+        def submit(self, function, *args):
+            future = Future()
+            if not self.submitted:
+                future.set_result(function(*args))
+            self.submitted += 1
+            return future
+
+    started = []
+
+    def executor(max_workers):
+        started.append(max_workers)
+        return FirstChunkDone()
+
+    monkeypatch.setattr(_tokenizer, "get_reusable_executor", executor)
+    docs = [f"第{i}条评论：质量很好" for i in range(8)]
+    chunks = [docs[i : i + 2] for i in range(0, 8, 2)]
+    config = JiebaTokenizer(backend="jieba")._config()
+    results = list(_tokenizer._segment_chunks(chunks, config, n_jobs=3))
+    assert started == [2]  # this process is the third
+    assert [chunk for chunk, _ in results] == [chunks[3], chunks[0], chunks[2], chunks[1]]
+    assert [tokens for _, tokens in results] == [_segment.tokenize_chunk(chunk, config) for chunk, _ in results]
+
 @pytest.mark.parametrize("estimator", [JiebaTokenizer()], ids=lambda estimator: type(estimator).__name__)
 def test_tags_are_of_scikit_learns_types(estimator):
     """Mutants: a tag set to None rather than True / False. scikit-learn reads a None ``requires_fit`` as False,
