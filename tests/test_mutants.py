@@ -162,6 +162,16 @@ def test_workers_are_one_fewer_than_jobs_and_their_results_taken_as_they_come(mo
     assert [chunk for chunk, _ in results] == [chunks[3], chunks[0], chunks[2], chunks[1]]
     assert [tokens for _, tokens in results] == [_segment.tokenize_chunk(chunk, config) for chunk, _ in results]
 
+@pytest.mark.usefixtures("fresh_token_cache")
+def test_a_full_token_cache_is_emptied_before_it_grows(monkeypatch):
+    """Mutant: the cache emptied only once it holds more than the maximum (``>`` for ``>=``)."""
+    monkeypatch.setattr(_tokenizer, "_MAX_CACHED_DOCUMENTS", 3)
+    tokenizer = JiebaTokenizer()
+    tokenizer.transform(["一", "二", "三"])
+    assert len(_tokenizer._TOKEN_CACHE[tokenizer._config()]) == 3
+    assert tokenizer("四") == ["四"]
+    assert list(_tokenizer._TOKEN_CACHE[tokenizer._config()]) == ["四"]
+
 @pytest.mark.parametrize("estimator", [JiebaTokenizer()], ids=lambda estimator: type(estimator).__name__)
 def test_tags_are_of_scikit_learns_types(estimator):
     """Mutants: a tag set to None rather than True / False. scikit-learn reads a None ``requires_fit`` as False,
