@@ -1,5 +1,7 @@
 """Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
+import io
+import pickle
 import warnings
 from fractions import Fraction
 
@@ -10,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
 from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
-from mmsent.text import JiebaTokenizer, _tokenizer
+from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, _tokenizer
 
 # -- mmsent/image/_color.py ----------------------------------------------------------------------------
 
@@ -177,3 +179,27 @@ def test_tags_are_of_scikit_learns_types(estimator):
     """Mutants: a tag set to None rather than True / False. scikit-learn reads a None ``requires_fit`` as False,
     so ``check_is_fitted`` alone cannot tell; its own tag check can (its other checks skip string-input estimators)."""
     check_valid_tag_types(type(estimator).__name__, estimator)
+
+
+# -- mmsent/text/_lexicon.py ---------------------------------------------------------------------------
+
+
+class _Evaluated:
+    def __reduce__(self):
+        return eval, ("['unpickled', 'by', 'eval']",)
+
+
+def test_word_lists_unpickle_only_lists_sets_and_strings():
+    """Mutant: ``module == "builtins" or name in (...)``, which lets every builtin (``eval``) through."""
+    words = pickle.dumps({"好", "差"})
+    assert _lexicon._WordListUnpickler(io.BytesIO(words)).load() == {"好", "差"}
+    for hostile in (pickle.dumps(_Evaluated()), pickle.dumps(complex(1, 2))):
+        with pytest.raises(pickle.UnpicklingError, match="unexpected type builtins"):
+            _lexicon._WordListUnpickler(io.BytesIO(hostile)).load()
+
+
+def test_lexicon_feature_names_are_an_object_array():
+    """Mutants: ``dtype=object`` dropped (a fixed-width str array, unlike every scikit-learn transformer's)."""
+    names = LexiconFeatures(lexicons=("vader",)).fit().get_feature_names_out()
+    assert names.dtype == object
+    assert names.tolist() == ["vader_pos_count", "vader_neg_count", "vader_pos_score", "vader_neg_score", "negations"]
