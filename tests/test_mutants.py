@@ -190,9 +190,11 @@ class _Evaluated:
 
 
 def test_word_lists_unpickle_only_lists_sets_and_strings():
-    """Mutant: ``module == "builtins" or name in (...)``, which lets every builtin (``eval``) through."""
-    words = pickle.dumps({"好", "差"})
-    assert _lexicon._WordListUnpickler(io.BytesIO(words)).load() == {"好", "差"}
+    """Mutants: ``module == "builtins" or name in (...)``, which lets every builtin (``eval``) through;
+    ``frozenset`` misspelt (refused); the error without its message."""
+    for words in ({"好", "差"}, frozenset({"好", "差"}), ["好", "差"]):  # protocol 3 names set and frozenset
+        loaded = _lexicon._WordListUnpickler(io.BytesIO(pickle.dumps(words, protocol=3))).load()
+        assert loaded == words and type(loaded) is type(words)
     for hostile in (pickle.dumps(_Evaluated()), pickle.dumps(complex(1, 2))):
         with pytest.raises(pickle.UnpicklingError, match="unexpected type builtins"):
             _lexicon._WordListUnpickler(io.BytesIO(hostile)).load()
@@ -203,3 +205,14 @@ def test_lexicon_feature_names_are_an_object_array():
     names = LexiconFeatures(lexicons=("vader",)).fit().get_feature_names_out()
     assert names.dtype == object
     assert names.tolist() == ["vader_pos_count", "vader_neg_count", "vader_pos_score", "vader_neg_score", "negations"]
+
+
+def test_chinese_lexicon_words_weigh_one_either_way():
+    """Mutants of ``_signed``: negative words weighing -2 (only signs and positive weights were checked: the cached
+    lexicon hides the tests that read it from mutmut, so these were rerun by hand against tests/text/)."""
+    lexicon = LexiconFeatures(lexicons=("hownet", "dutir")).fit()
+    column_of = {name: index for index, name in enumerate(lexicon.get_feature_names_out())}
+    X = lexicon.transform([["失望"], ["满意"]])
+    for name in ("hownet", "dutir"):
+        assert X[0, column_of[f"{name}_neg_score"]] == 1.0 and X[0, column_of[f"{name}_neg_count"]] == 1.0
+        assert X[1, column_of[f"{name}_pos_score"]] == 1.0 and X[1, column_of[f"{name}_pos_count"]] == 1.0
