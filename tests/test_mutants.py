@@ -1,5 +1,6 @@
 """Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
+import codecs
 import io
 import pickle
 import warnings
@@ -216,3 +217,27 @@ def test_chinese_lexicon_words_weigh_one_either_way():
     for name in ("hownet", "dutir"):
         assert X[0, column_of[f"{name}_neg_score"]] == 1.0 and X[0, column_of[f"{name}_neg_count"]] == 1.0
         assert X[1, column_of[f"{name}_pos_score"]] == 1.0 and X[1, column_of[f"{name}_pos_count"]] == 1.0
+
+
+def test_default_window_is_three_tokens():
+    """Mutant: ``window=4`` as the default (the docstring says 3; every test set its own or read 1 token back)."""
+    lexicon = LexiconFeatures(lexicons=("vader",)).fit()
+    X = lexicon.transform([["not", "x", "y", "good"], ["not", "x", "y", "z", "good"]])
+    assert X[0, 3] > 0 and X[0, 2] == 0  # 3 tokens back: flipped
+    assert X[1, 2] > 0 and X[1, 3] == 0  # 4 back: out of reach
+
+
+def test_vader_source_is_read_as_utf8_whatever_the_locale(monkeypatch):
+    """Mutant: ``encoding=None`` (the locale's: vaderSentiment.py has non-ASCII lines, misread under Latin-1)."""
+    import pathlib
+
+    encodings = []
+    read_text = pathlib.Path.read_text
+
+    def spy(path, *args, **kwargs):
+        encodings.append(kwargs.get("encoding", args[0] if args else None))
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "read_text", spy)
+    assert _lexicon._vader_constants()["NEGATE"]
+    assert encodings and all(encoding and codecs.lookup(encoding).name == "utf-8" for encoding in encodings)
