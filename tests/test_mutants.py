@@ -241,3 +241,12 @@ def test_vader_source_is_read_as_utf8_whatever_the_locale(monkeypatch):
     monkeypatch.setattr(pathlib.Path, "read_text", spy)
     assert _lexicon._vader_constants()["NEGATE"]
     assert encodings and all(encoding and codecs.lookup(encoding).name == "utf-8" for encoding in encodings)
+
+
+def test_documents_may_be_any_iterable_of_tokens():
+    """Mutants: documents other than lists and tuples used as given (a generator has no length) or ``list(None)``."""
+    lexicon = LexiconFeatures(lexicons=("vader",)).fit()
+    expected = lexicon.transform([["not", "good"], ["very", "bad"]])
+    documents = (iter(document) for document in (["not", "good"], ["very", "bad"]))
+    np.testing.assert_array_equal(lexicon.transform(documents), expected)
+    np.testing.assert_array_equal(lexicon.transform([np.array(["not", "good"]), ("very", "bad")]), expected)
