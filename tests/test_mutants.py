@@ -175,7 +175,9 @@ def test_a_full_token_cache_is_emptied_before_it_grows(monkeypatch):
     assert tokenizer("四") == ["四"]
     assert list(_tokenizer._TOKEN_CACHE[tokenizer._config()]) == ["四"]
 
-@pytest.mark.parametrize("estimator", [JiebaTokenizer()], ids=lambda estimator: type(estimator).__name__)
+@pytest.mark.parametrize(
+    "estimator", [JiebaTokenizer(), LexiconFeatures(lexicons=("vader",))], ids=lambda estimator: type(estimator).__name__
+)
 def test_tags_are_of_scikit_learns_types(estimator):
     """Mutants: a tag set to None rather than True / False. scikit-learn reads a None ``requires_fit`` as False,
     so ``check_is_fitted`` alone cannot tell; its own tag check can (its other checks skip string-input estimators)."""
@@ -250,3 +252,8 @@ def test_documents_may_be_any_iterable_of_tokens():
     documents = (iter(document) for document in (["not", "good"], ["very", "bad"]))
     np.testing.assert_array_equal(lexicon.transform(documents), expected)
     np.testing.assert_array_equal(lexicon.transform([np.array(["not", "good"]), ("very", "bad")]), expected)
+
+
+def test_lexicon_features_are_float32():
+    """Mutant: the result left in float64 (``astype(None)``); the docstring and the other featurizers say float32."""
+    assert LexiconFeatures(lexicons=("vader",)).fit().transform([["good"], []]).dtype == np.float32
