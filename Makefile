@@ -22,7 +22,8 @@ help:
 	@echo "make bench-scale - streaming predict 10k..1M posts, out-of-core training, Dask; results/scale.md (long)"
 	@echo "make bench-tables - re-render benchmarks/results/*.md from their JSON (measures nothing)"
 	@echo "make mutation - mutation testing (mutmut) of fusion, persistence, HOG, colour, tokenizer, lexicon;"
-	@echo "                slow (hours on 2 cores): narrow it with MUTANTS='mmsent.image._color.*'"
+	@echo "                slow (hours on 2 cores): one module with MUTANTS='mmsent.image._color.*'"
+	@echo "                and its own tests with MUTATION_TESTS='tests/image/test_color.py tests/test_mutants.py'"
 	@echo "make clean  - remove $(VENV), generated demo data and models"
 
 $(BIN)/python:
@@ -87,9 +88,19 @@ bench-tables: $(VENV)/.installed-dev
 # Not part of `make test`: each mutant reruns the tests that reach the mutated function. The modules and
 # tests are listed in setup.cfg [mutmut]; mutmut keeps its work in mutants/ and resumes where it stopped.
 # Scores and the triage of surviving mutants: docs/mutation.md.
+# One module at a time is what 2 cores allow: MUTANTS picks its mutants, MUTATION_TESTS (paths under tests/)
+# replaces the test list of setup.cfg for the run, e.g.
+#   make mutation MUTANTS='mmsent.text._tokenizer.*' MUTATION_TESTS='tests/text tests/test_mutants.py'
+# mutmut has no option for the test list, so the recipe sets it in mutmut's configuration before its command
+# runs. A list other than the last run's makes mutmut trace the tests again and forget every earlier verdict:
+# keep the printed results of each module.
 MUTANTS ?=
+MUTATION_TESTS ?=
 mutation: $(VENV)/.installed-mutation
-	$(BIN)/mutmut run --max-children 2 $(foreach pattern,$(MUTANTS),'$(pattern)')
+	MUTATION_TESTS='$(MUTATION_TESTS)' $(BIN)/python -c "import os, sys; from mutmut.configuration import config; \
+	tests = os.environ['MUTATION_TESTS'].split(); config().pytest_add_cli_args_test_selection[:] = tests or \
+	config().pytest_add_cli_args_test_selection; from mutmut.__main__ import cli; sys.argv[0] = 'mutmut'; cli()" \
+	run --max-children 2 $(foreach pattern,$(MUTANTS),'$(pattern)')
 	$(BIN)/mutmut results
 
 clean:

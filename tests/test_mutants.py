@@ -1,5 +1,8 @@
 """Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
+import codecs
+import io
+import pickle
 import warnings
 from fractions import Fraction
 
@@ -7,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import check_valid_tag_types
 
 from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
+from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, _tokenizer
 
 # -- mmsent/image/_color.py ----------------------------------------------------------------------------
 
@@ -85,3 +90,169 @@ def test_an_unfitted_histogram_says_so():
     """Mutants: ``requires_fit`` tag False or None (``check_is_fitted`` then lets an unfitted transform through)."""
     with pytest.raises(NotFittedError):
         ColorHistogram().transform(INSIDE.reshape(1, 2, 3, 3))
+
+
+# -- mmsent/text/_tokenizer.py -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fresh_token_cache")
+def test_each_configuration_has_its_own_cached_tokens():
+    """Mutant: ``transform`` reading the cache of no configuration (``_cache(None)``), shared by all of them."""
+    assert JiebaTokenizer().transform(["Love IT"]) == [("love", "it")]
+    assert JiebaTokenizer(lowercase=False).transform(["Love IT"]) == [("Love", "IT")]
+
+
+@pytest.mark.usefixtures("fresh_token_cache")
+def test_workers_only_for_large_batches_of_several_new_documents(monkeypatch):
+    """Mutants: ``n_jobs`` ignored, ``parallel`` never set or set by ``n_jobs > 1`` alone (``and`` → ``or``), and
+    one new document handed to two processes (``max(len(missing), 2)``). The tokens are the same either way."""
+    calls = []
+    segment = _tokenizer._segment_chunks
+
+    def segment_here(chunks, config, n_jobs):  # records what transform asks for, then segments in this process
+        calls.append((n_jobs, [len(chunk) for chunk in chunks]))
+        return segment(chunks, config, 1)
+
+    monkeypatch.setattr(_tokenizer, "_segment_chunks", segment_here)
+    monkeypatch.setattr(_tokenizer, "_PARALLEL_MIN_CHARS", 700)
+    JiebaTokenizer(n_jobs=2).transform([f"评论{i:03d}很好" for i in range(100)])  # 700 characters
+    assert calls.pop() == (2, [2] * 50)  # 2 processes x 32 chunks of at most ceil(100 / 64) documents
+    monkeypatch.setattr(_tokenizer, "_PARALLEL_MIN_CHARS", 701)
+    JiebaTokenizer(n_jobs=2).transform([f"帖子{i:03d}很好" for i in range(100)])
+    assert calls.pop() == (1, [100])  # too few characters: one chunk, here
+    monkeypatch.setattr(_tokenizer, "_PARALLEL_MIN_CHARS", 0)
+    JiebaTokenizer(n_jobs=2).transform(["只有一条"] * 3)
+    assert calls.pop() == (1, [1])  # one new document: one process
+    JiebaTokenizer(n_jobs=1).transform(["又一条", "再一条"])
+    assert calls.pop() == (1, [2])
+
+
+def test_distinct_configurations_hash_apart():
+    """Mutant: ``__hash__`` constant (``hash(None)``): legal, but every tokenizer in a set or dict would collide."""
+    tokenizers = [JiebaTokenizer(hmm=hmm, lowercase=lowercase) for hmm in (False, True) for lowercase in (False, True)]
+    assert len(set(map(hash, tokenizers))) == 4
+
+
+def test_workers_are_one_fewer_than_jobs_and_their_results_taken_as_they_come(monkeypatch):
+    """Mutants: the executor started with ``max_workers`` None or ``n_jobs + 1``; a finished worker's future
+    removed as ``None`` (raises once a worker finishes a chunk while this process still takes others)."""
+    from concurrent.futures import Future
+
+    from mmsent.text import _segment
+
+    class FirstChunkDone:  # a worker has done the first chunk; the others are still queued, so cancellable
+        def __init__(self):
+            self.submitted = 0
+
+        def submit(self, function, *args):
+            future = Future()
+            if not self.submitted:
+                future.set_result(function(*args))
+            self.submitted += 1
+            return future
+
+    started = []
+
+    def executor(max_workers):
+        started.append(max_workers)
+        return FirstChunkDone()
+
+    monkeypatch.setattr(_tokenizer, "get_reusable_executor", executor)
+    docs = [f"第{i}条评论：质量很好" for i in range(8)]
+    chunks = [docs[i : i + 2] for i in range(0, 8, 2)]
+    config = JiebaTokenizer(backend="jieba")._config()
+    results = list(_tokenizer._segment_chunks(chunks, config, n_jobs=3))
+    assert started == [2]  # this process is the third
+    assert [chunk for chunk, _ in results] == [chunks[3], chunks[0], chunks[2], chunks[1]]
+    assert [tokens for _, tokens in results] == [_segment.tokenize_chunk(chunk, config) for chunk, _ in results]
+
+@pytest.mark.usefixtures("fresh_token_cache")
+def test_a_full_token_cache_is_emptied_before_it_grows(monkeypatch):
+    """Mutant: the cache emptied only once it holds more than the maximum (``>`` for ``>=``)."""
+    monkeypatch.setattr(_tokenizer, "_MAX_CACHED_DOCUMENTS", 3)
+    tokenizer = JiebaTokenizer()
+    tokenizer.transform(["一", "二", "三"])
+    assert len(_tokenizer._TOKEN_CACHE[tokenizer._config()]) == 3
+    assert tokenizer("四") == ["四"]
+    assert list(_tokenizer._TOKEN_CACHE[tokenizer._config()]) == ["四"]
+
+@pytest.mark.parametrize("estimator", [JiebaTokenizer(), LexiconFeatures(("vader",))], ids=["tokenizer", "lexicon"])
+def test_tags_are_of_scikit_learns_types(estimator):
+    """Mutants: a tag set to None rather than True / False. scikit-learn reads a None ``requires_fit`` as False,
+    so ``check_is_fitted`` alone cannot tell; its own tag check can (its other checks skip string-input estimators)."""
+    check_valid_tag_types(type(estimator).__name__, estimator)
+
+
+# -- mmsent/text/_lexicon.py ---------------------------------------------------------------------------
+
+
+class _Evaluated:
+    def __reduce__(self):
+        return eval, ("['unpickled', 'by', 'eval']",)
+
+
+def test_word_lists_unpickle_only_lists_sets_and_strings():
+    """Mutants: ``module == "builtins" or name in (...)``, which lets every builtin (``eval``) through;
+    ``frozenset`` misspelt (refused); the error without its message."""
+    for words in ({"好", "差"}, frozenset({"好", "差"}), ["好", "差"]):  # protocol 3 names set and frozenset
+        loaded = _lexicon._WordListUnpickler(io.BytesIO(pickle.dumps(words, protocol=3))).load()
+        assert loaded == words and type(loaded) is type(words)
+    for hostile in (pickle.dumps(_Evaluated()), pickle.dumps(complex(1, 2))):
+        with pytest.raises(pickle.UnpicklingError, match="unexpected type builtins"):
+            _lexicon._WordListUnpickler(io.BytesIO(hostile)).load()
+
+
+def test_lexicon_feature_names_are_an_object_array():
+    """Mutants: ``dtype=object`` dropped (a fixed-width str array, unlike every scikit-learn transformer's)."""
+    names = LexiconFeatures(lexicons=("vader",)).fit().get_feature_names_out()
+    assert names.dtype == object
+    assert names.tolist() == ["vader_pos_count", "vader_neg_count", "vader_pos_score", "vader_neg_score", "negations"]
+
+
+def test_chinese_lexicon_words_weigh_one_either_way():
+    """Mutants of ``_signed``: negative words weighing -2 (only signs and positive weights were checked: the cached
+    lexicon hides the tests that read it from mutmut, so these were rerun by hand against tests/text/)."""
+    lexicon = LexiconFeatures(lexicons=("hownet", "dutir")).fit()
+    column_of = {name: index for index, name in enumerate(lexicon.get_feature_names_out())}
+    X = lexicon.transform([["失望"], ["满意"]])
+    for name in ("hownet", "dutir"):
+        assert X[0, column_of[f"{name}_neg_score"]] == 1.0 and X[0, column_of[f"{name}_neg_count"]] == 1.0
+        assert X[1, column_of[f"{name}_pos_score"]] == 1.0 and X[1, column_of[f"{name}_pos_count"]] == 1.0
+
+
+def test_default_window_is_three_tokens():
+    """Mutant: ``window=4`` as the default (the docstring says 3; every test set its own or read 1 token back)."""
+    lexicon = LexiconFeatures(lexicons=("vader",)).fit()
+    X = lexicon.transform([["not", "x", "y", "good"], ["not", "x", "y", "z", "good"]])
+    assert X[0, 3] > 0 and X[0, 2] == 0  # 3 tokens back: flipped
+    assert X[1, 2] > 0 and X[1, 3] == 0  # 4 back: out of reach
+
+
+def test_vader_source_is_read_as_utf8_whatever_the_locale(monkeypatch):
+    """Mutant: ``encoding=None`` (the locale's: vaderSentiment.py has non-ASCII lines, misread under Latin-1)."""
+    import pathlib
+
+    encodings = []
+    read_text = pathlib.Path.read_text
+
+    def spy(path, *args, **kwargs):
+        encodings.append(kwargs.get("encoding", args[0] if args else None))
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "read_text", spy)
+    assert _lexicon._vader_constants()["NEGATE"]
+    assert encodings and all(encoding and codecs.lookup(encoding).name == "utf-8" for encoding in encodings)
+
+
+def test_documents_may_be_any_iterable_of_tokens():
+    """Mutants: documents other than lists and tuples used as given (a generator has no length) or ``list(None)``."""
+    lexicon = LexiconFeatures(lexicons=("vader",)).fit()
+    expected = lexicon.transform([["not", "good"], ["very", "bad"]])
+    documents = (iter(document) for document in (["not", "good"], ["very", "bad"]))
+    np.testing.assert_array_equal(lexicon.transform(documents), expected)
+    np.testing.assert_array_equal(lexicon.transform([np.array(["not", "good"]), ("very", "bad")]), expected)
+
+
+def test_lexicon_features_are_float32():
+    """Mutant: the result left in float64 (``astype(None)``); the docstring and the other featurizers say float32."""
+    assert LexiconFeatures(lexicons=("vader",)).fit().transform([["good"], []]).dtype == np.float32
