@@ -169,7 +169,7 @@ def main():
         rows["onnxruntime, end to end (mmsent CNNEmbedder)"], ours = timed(partial(onnx.transform, paths), args.repeats)
         rows["torch eager, end to end"], reference = timed(partial(torch_end_to_end, paths), args.repeats)
         rows["onnxruntime, network only (from 224 px crops)"], _ = timed(
-            partial(embed_batches, onnx._embed, crops), args.repeats
+            partial(embed_batches, lambda batch: onnx._embed(batch[:, None]), crops), args.repeats
         )
         rows["torch eager, network only (from 224 px crops)"], _ = timed(
             partial(embed_batches, torch_embed, crops), args.repeats
