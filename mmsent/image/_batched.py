@@ -222,7 +222,9 @@ class BatchedPipeline(Pipeline):
                 batch = _rows(X, start, stop)
                 features = super().transform(batch) if fitted else super().fit_transform(batch)
             except BadRowsError as error:  # keep going: list every bad row, not just this batch's
-                errors.append(error)
+                # Without its traceback: kept, the traceback's frames (this one too, which holds `errors`) form a
+                # cycle that holds every batch's arrays until a full garbage collection.
+                errors.append(error.with_traceback(None))
                 continue
             finally:
                 bar.update(stop - start)

@@ -1,7 +1,6 @@
 """Streaming: manifests in chunks, predictions written as they come, out-of-core training; one chunk in memory."""
 
 import contextlib
-import gc
 import sys
 import time
 import warnings
@@ -47,7 +46,6 @@ def _clear_caches():
     """Forget this process's cached tokens and decoded images: they would grow with the number of distinct posts."""
     clear_token_cache()
     clear_image_cache()
-    gc.collect()  # a bad post's exception, its traceback and its frames hold the chunk's arrays in a cycle
 
 
 
