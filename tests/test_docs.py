@@ -1,6 +1,7 @@
 """The README and the docs say what is true: their Python runs, the tests they cite exist, their links resolve."""
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -104,6 +105,13 @@ def test_no_module_imports_from_a_layer_below_its_own():
 UNMEASURED = {"mutation.md", "claims.md"}
 
 
+@functools.cache
+def _measured():
+    """Every decimal figure of the benchmarks' results tables."""
+    results = " ".join(path.read_text(encoding="utf-8") for path in (ROOT / "benchmarks" / "results").glob("*.md"))
+    return frozenset(re.findall(r"\d[\d,]*\.\d+", results))
+
+
 def _decimals(text):
     """The decimal figures of a Markdown text, outside code (blocks and spans)."""
     text = re.sub(r"`[^`\n]*`", "", re.sub(r"^```.*?^```$", "", text, flags=re.S | re.M))
@@ -117,7 +125,5 @@ def _decimals(text):
 )
 def test_every_figure_is_quoted_from_the_results(page):
     """A decimal figure in the README or the docs is one a benchmark wrote into benchmarks/results/."""
-    results = " ".join(path.read_text(encoding="utf-8") for path in (ROOT / "benchmarks" / "results").glob("*.md"))
-    measured = set(re.findall(r"\d[\d,]*\.\d+", results))
-    retyped = [figure for figure in _decimals(page.read_text(encoding="utf-8")) if figure not in measured]
+    retyped = [figure for figure in _decimals(page.read_text(encoding="utf-8")) if figure not in _measured()]
     assert not retyped, f"{page.name}: {retyped} appear in no benchmarks/results/*.md (quote them, do not retype)"
