@@ -100,7 +100,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     classifier : {"linear_svc", "svc", "logistic"} or classifier, default="linear_svc"
         ``"linear_svc"``: ``LinearSVC`` (scales to 100k posts), stopping at
         liblinear's own tolerance ``tol=0.1`` (scikit-learn's default is 1e-4; pass
-        ``LinearSVC(tol=1e-4)`` for that); ``"svc"``: kernel
+        ``LinearSVC(tol=1e-4)`` for that), its coordinate order seeded so that
+        refitting gives the same model; ``"svc"``: kernel
         ``SVC`` (RBF); ``"logistic"``: multinomial ``LogisticRegression`` (lbfgs),
         which also gives ``predict_proba`` without calibration. Any scikit-learn
         classifier may be passed instead; ``C`` and ``class_weight`` then do not apply.
@@ -295,8 +296,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def _make_classifier(self):
         if self.classifier == "linear_svc":
             # liblinear's own tolerance for its dual solver, not scikit-learn's 1e-4: fits 1.5-2.6x faster with
-            # the same cross-validated accuracy (benchmarks/eval_solver.py).
-            return LinearSVC(C=self.C, class_weight=self.class_weight, tol=_LIBLINEAR_TOL)
+            # the same cross-validated accuracy (benchmarks/eval_solver.py). Stopping that early, the solution
+            # depends on the order the solver visits the posts, so the order is seeded: the same fit twice is
+            # the same model.
+            return LinearSVC(C=self.C, class_weight=self.class_weight, tol=_LIBLINEAR_TOL, random_state=0)
         if self.classifier == "svc":
             return SVC(C=self.C, class_weight=self.class_weight)
         if self.classifier == "logistic":
