@@ -1,0 +1,199 @@
+"""A ``ColumnTransformer`` that joins its branches' sparse blocks into the output without copying them all twice."""
+
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import _fit_transform_one
+from sklearn.utils.validation import check_array
+
+__all__ = ["LowMemoryColumnTransformer"]
+
+# Output entries moved per step of the join: their positions take 8 bytes each.
+_CHUNK_ENTRIES = 2**18
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def _sole_count():
+    """What ``sys.getrefcount`` says of a block held by one list and one local variable, as below."""
+    held = [object()]
+    block = held[0]
+    return sys.getrefcount(block)
+
+
+def _sole_array_count():
+    """What ``sys.getrefcount`` says of an array held by one attribute, read as below."""
+    holder = SimpleNamespace(data=np.empty(0))
+    return sys.getrefcount(holder.data)
+
+
+# Measured rather than assumed: how an interpreter counts the references of locals and arguments varies.
+_SOLE_BLOCK, _SOLE_ARRAY = _sole_count(), _sole_array_count()
+
+
+def _own_arrays(block):
+    """Whether each array of ``block`` owns its memory, and ``block`` alone refers to it (no view, no other holder)."""
+    if sp.issparse(block):
+        if block.format != "csr":
+            return False
+        counts = sys.getrefcount(block.data), sys.getrefcount(block.indices), sys.getrefcount(block.indptr)
+        arrays = block.data, block.indices, block.indptr
+    elif isinstance(block, np.ndarray):
+        return block.base is None and block.flags.owndata
+    else:
+        return False
+    return all(count == _SOLE_ARRAY and array.base is None and array.flags.owndata for count, array in zip(counts, arrays))
+
+
+def _joinable(dtype):
+    """Dtypes whose joined dtype NumPy's promotion gives as SciPy's ``hstack`` does."""
+    return dtype.kind in "biu" or dtype in (np.float32, np.float64)
+
+
+class LowMemoryColumnTransformer(ColumnTransformer):
+    """:class:`~sklearn.compose.ColumnTransformer` whose sparse output costs about its own size at the peak.
+
+    Same parameters, attributes and output (values, order of the entries, dtypes) as
+    scikit-learn's. There, joining the branches' blocks holds them, a concatenated copy of
+    them and the output together (three times the output at the peak), and a branch with a
+    ``transformer_weights`` entry is first copied whole to be multiplied. Here a block that
+    is a branch's own fresh result (one that neither the input nor a transformer holds) is
+    weighted in place, and the output is filled from its last rows to its first while each
+    such block gives back the memory of the rows already copied: the blocks and the output
+    together stay about the size of the output. Other blocks are copied as they are; a dense
+    output, or a container output (``set_output``), is joined by scikit-learn.
+
+    Parameters
+    ----------
+    transformers, remainder, sparse_threshold, n_jobs, transformer_weights, verbose, \
+verbose_feature_names_out, force_int_remainder_cols
+        As for :class:`~sklearn.compose.ColumnTransformer`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.feature_extraction.text import CountVectorizer
+    >>> from mmsent.fusion import LowMemoryColumnTransformer
+    >>> posts = pd.DataFrame({"text": ["good day", "bad day"], "tag": ["a b", "b"]})
+    >>> columns = LowMemoryColumnTransformer(
+    ...     [("text", CountVectorizer(), "text"), ("tag", CountVectorizer(), "tag")], transformer_weights={"tag": 2.0}
+    ... )
+    >>> columns.fit_transform(posts).toarray().tolist()
+    [[0, 1, 1, 2, 2], [1, 1, 0, 0, 2]]
+    """
+
+    # While True, the branches' weights are left to _call_func_on_transformers (see there).
+    _weights_deferred = False
+
+    def _iter(self, fitted, column_as_labels, skip_drop, skip_empty_columns):
+        for name, trans, columns, weight in super()._iter(fitted, column_as_labels, skip_drop, skip_empty_columns):
+            yield name, trans, columns, None if self._weights_deferred else weight
+
+    def _call_func_on_transformers(self, X, y, func, column_as_labels, routed_params):
+        fitted = func is not _fit_transform_one
+        weights = [
+            weight
+            for *_, weight in self._iter(
+                fitted=fitted, column_as_labels=column_as_labels, skip_drop=True, skip_empty_columns=True
+            )
+        ]
+        # scikit-learn's helpers would multiply each block into a copy, the block still alive.
+        self._weights_deferred = True
+        try:
+            results = super()._call_func_on_transformers(X, y, func, column_as_labels, routed_params)
+        finally:
+            del self._weights_deferred
+        owned = []
+        for index, weight in enumerate(weights):
+            # A fit gives (block, transformer) pairs. Held by the pair (or the list) and `block` only, a block is
+            # a fresh result that neither the input nor a transformer holds: it may be changed in place.
+            block = results[index] if fitted else results[index][0]
+            sole = sys.getrefcount(block) == _SOLE_BLOCK
+            if weight is not None:
+                values = block.data if sp.issparse(block) else block
+                if sole and _own_arrays(block) and (values[:0] * weight).dtype == values.dtype:
+                    values *= weight  # the same products as scikit-learn's copy
+                else:
+                    block, sole = block * weight, True  # as scikit-learn does; the product is fresh
+                results[index] = block if fitted else (block, results[index][1])
+                del values
+            if sole:
+                owned.append(id(block))
+            del block
+        # Read by _hstack, which follows in the same fit_transform or transform while the blocks live.
+        self._owned_blocks = owned
+        return results
+
+    def _hstack(self, Xs, *, n_samples):
+        owned = set(self.__dict__.pop("_owned_blocks", ()))
+        if not self.sparse_output_:
+            return super()._hstack(Xs, n_samples=n_samples)
+        try:
+            converted = [check_array(X, accept_sparse=True, ensure_all_finite=False) for X in Xs]
+        except ValueError:  # scikit-learn says why
+            return super()._hstack(Xs, n_samples=n_samples)
+        if not all(_joinable(block.dtype) for block in converted):
+            return super()._hstack(Xs, n_samples=n_samples)
+        sparse_array = any(isinstance(block, getattr(sp, "sparray", ())) for block in converted)
+        # scipy joins CSR blocks as they are, others through coordinates, which sorts each row's entries.
+        canonical = not all(sp.issparse(block) and block.format == "csr" for block in converted)
+        blocks, shrinkable = [], []
+        for original, block in zip(Xs, converted):
+            csr = block if sp.issparse(block) and block.format == "csr" else sp.csr_matrix(block)
+            blocks.append(csr)
+            # Its own conversion, or the branch's fresh block: no one else will read it again.
+            fresh = csr is not block or (block is original and id(original) in owned)
+            shrinkable.append(fresh and _own_arrays(csr))
+        del converted, Xs
+        matrix = _join_csr(blocks, shrinkable)
+        if canonical:
+            matrix.sum_duplicates()
+        return sp.csr_array(matrix) if sparse_array else matrix
+
+
+def _join_csr(blocks, shrinkable):
+    """``scipy.sparse.hstack(blocks).tocsr()``, filled from the last rows up; ``shrinkable`` blocks are cut as it goes.
+
+    Each shrinkable block's ``data`` and ``indices`` are resized (in place, without copying)
+    to the entries not yet copied: for large arrays the C library returns their pages at
+    once, so the output grows as the blocks shrink. The blocks are unusable afterwards.
+    """
+    n_rows = blocks[0].shape[0]
+    widths = [block.shape[1] for block in blocks]
+    per_block = [np.diff(block.indptr).astype(np.int64) for block in blocks]
+    nnz = int(sum(int(counts.sum()) for counts in per_block))
+    n_columns = int(sum(widths))
+    index = np.int32 if max(nnz, n_columns) <= _INT32_MAX else np.int64
+    dtype = np.result_type(*[block.dtype for block in blocks])
+    if len(blocks) == 1 and shrinkable[0] and blocks[0].dtype == dtype and blocks[0].indices.dtype == index:
+        # The output is the block itself (scipy would copy it).
+        block = blocks[0]
+        return sp.csr_matrix((block.data, block.indices, block.indptr.astype(index)), shape=block.shape)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.sum(per_block, axis=0), out=indptr[1:])
+    data, indices = np.empty(nnz, dtype=dtype), np.empty(nnz, dtype=index)
+    # Where each block's entries of a row start in the output, less where they start in the block.
+    shifts, before = [], indptr[:-1].copy()
+    for block, counts in zip(blocks, per_block):
+        shifts.append(before - block.indptr[:-1])
+        before += counts
+    del before, per_block
+    # Row ranges of about _CHUNK_ENTRIES output entries each, last first.
+    bounds = np.unique(np.searchsorted(indptr, np.arange(0, nnz, _CHUNK_ENTRIES), side="right") - 1)
+    edges = [*bounds[bounds > 0].tolist(), n_rows][::-1]
+    for stop, start in zip(edges, [*edges[1:], 0]):
+        for block, shift, offset, cut in zip(blocks, shifts, np.cumsum([0, *widths[:-1]]), shrinkable):
+            first, last = int(block.indptr[start]), int(block.indptr[stop])
+            if last == first:
+                continue
+            target = np.repeat(shift[start:stop], np.diff(block.indptr[start : stop + 1]))
+            target += np.arange(first, last)
+            data[target] = block.data[first:last]
+            indices[target] = block.indices[first:last] + offset if offset else block.indices[first:last]
+            del target
+            if cut:
+                block.data.resize(first, refcheck=False)
+                block.indices.resize(first, refcheck=False)
+    return sp.csr_matrix((data, indices, indptr.astype(index)), shape=(n_rows, n_columns))
