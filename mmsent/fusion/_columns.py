@@ -44,7 +44,9 @@ def _own_arrays(block):
         return block.base is None and block.flags.owndata
     else:
         return False
-    return all(count == _SOLE_ARRAY and array.base is None and array.flags.owndata for count, array in zip(counts, arrays))
+    return all(
+        count == _SOLE_ARRAY and array.base is None and array.flags.owndata for count, array in zip(counts, arrays)
+    )
 
 
 def _joinable(dtype):
@@ -76,12 +78,14 @@ verbose_feature_names_out, force_int_remainder_cols
     >>> import pandas as pd
     >>> from sklearn.feature_extraction.text import CountVectorizer
     >>> from mmsent.fusion import LowMemoryColumnTransformer
-    >>> posts = pd.DataFrame({"text": ["good day", "bad day"], "tag": ["a b", "b"]})
+    >>> posts = pd.DataFrame({"text": ["good day", "bad day"], "tag": ["red blue", "blue"]})
     >>> columns = LowMemoryColumnTransformer(
-    ...     [("text", CountVectorizer(), "text"), ("tag", CountVectorizer(), "tag")], transformer_weights={"tag": 2.0}
+    ...     [("text", CountVectorizer(), "text"), ("tag", CountVectorizer(), "tag")],
+    ...     transformer_weights={"tag": 2.0}, sparse_threshold=1.0,
     ... )
-    >>> columns.fit_transform(posts).toarray().tolist()
-    [[0, 1, 1, 2, 2], [1, 1, 0, 0, 2]]
+    >>> features = columns.fit_transform(posts)
+    >>> features.format, features.toarray().tolist()
+    ('csr', [[0.0, 1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 0.0, 2.0, 0.0]])
     """
 
     # While True, the branches' weights are left to _call_func_on_transformers (see there).
