@@ -16,37 +16,53 @@ _CHUNK_ENTRIES = 2**18
 _INT32_MAX = np.iinfo(np.int32).max
 
 
-def _sole_count():
-    """What ``sys.getrefcount`` says of a block held by one list and one local variable, as below."""
+def _reference_counts():
+    """What ``sys.getrefcount`` says, read as below, of: a block held by one list and one local variable; an
+    array held by one attribute; the base array of a view, held by that view and one local variable."""
     held = [object()]
     block = held[0]
-    return sys.getrefcount(block)
-
-
-def _sole_array_count():
-    """What ``sys.getrefcount`` says of an array held by one attribute, read as below."""
-    holder = SimpleNamespace(data=np.empty(0))
-    return sys.getrefcount(holder.data)
+    holder = SimpleNamespace(data=np.empty(1)[:])
+    base = holder.data.base
+    return sys.getrefcount(block), sys.getrefcount(holder.data), sys.getrefcount(base)
 
 
 # Measured rather than assumed: how an interpreter counts the references of locals and arguments varies.
-_SOLE_BLOCK, _SOLE_ARRAY = _sole_count(), _sole_array_count()
+_SOLE_BLOCK, _SOLE_ARRAY, _SOLE_BASE = _reference_counts()
 
 
-def _own_arrays(block):
-    """Whether each array of ``block`` owns its memory, and ``block`` alone refers to it (no view, no other holder)."""
-    if sp.issparse(block):
-        if block.format != "csr":
-            return False
-        counts = sys.getrefcount(block.data), sys.getrefcount(block.indices), sys.getrefcount(block.indptr)
-        arrays = block.data, block.indices, block.indptr
-    elif isinstance(block, np.ndarray):
-        return block.base is None and block.flags.owndata
-    else:
-        return False
-    return all(
-        count == _SOLE_ARRAY and array.base is None and array.flags.owndata for count, array in zip(counts, arrays)
+def _storage(array):
+    """The array that holds ``array``'s memory, when nothing but ``array`` reaches it; else None.
+
+    ``array`` itself, or the base of which it is the whole view (as SciPy's constructors wrap
+    the arrays they are given).
+    """
+    if not (isinstance(array, np.ndarray) and array.flags.c_contiguous and array.flags.writeable):
+        return None
+    if array.flags.owndata:
+        return array
+    base = array.base
+    whole = (
+        isinstance(base, np.ndarray)
+        and base.flags.owndata
+        and base.flags.c_contiguous
+        and base.dtype == array.dtype
+        and base.size == array.size
+        and base.ctypes.data == array.ctypes.data
     )
+    return base if whole and sys.getrefcount(base) == _SOLE_BASE else None
+
+
+def _sole_storage(block):
+    """The arrays holding the memory of ``block``'s values (and of a CSR block's column indices), when ``block``
+    alone reaches them; else None. Its values may then be changed in place, and its entries given back."""
+    if isinstance(block, np.ndarray):
+        return (_storage(block),) if _storage(block) is not None else None
+    if not (sp.issparse(block) and block.format == "csr"):
+        return None
+    if sys.getrefcount(block.data) != _SOLE_ARRAY or sys.getrefcount(block.indices) != _SOLE_ARRAY:
+        return None
+    stores = _storage(block.data), _storage(block.indices)
+    return None if stores[0] is None or stores[1] is None else stores
 
 
 def _joinable(dtype):
@@ -116,8 +132,10 @@ verbose_feature_names_out, force_int_remainder_cols
             block = results[index] if fitted else results[index][0]
             sole = sys.getrefcount(block) == _SOLE_BLOCK
             if weight is not None:
+                # Before `values` refers to them too.
+                in_place = sole and _sole_storage(block) is not None
                 values = block.data if sp.issparse(block) else block
-                if sole and _own_arrays(block) and (values[:0] * weight).dtype == values.dtype:
+                if in_place and (values[:0] * weight).dtype == values.dtype:
                     values *= weight  # the same products as scikit-learn's copy
                 else:
                     block, sole = block * weight, True  # as scikit-learn does; the product is fresh
@@ -143,26 +161,27 @@ verbose_feature_names_out, force_int_remainder_cols
         sparse_array = any(isinstance(block, getattr(sp, "sparray", ())) for block in converted)
         # scipy joins CSR blocks as they are, others through coordinates, which sorts each row's entries.
         canonical = not all(sp.issparse(block) and block.format == "csr" for block in converted)
-        blocks, shrinkable = [], []
+        blocks, stores = [], []
         for original, block in zip(Xs, converted):
             csr = block if sp.issparse(block) and block.format == "csr" else sp.csr_matrix(block)
             blocks.append(csr)
             # Its own conversion, or the branch's fresh block: no one else will read it again.
             fresh = csr is not block or (block is original and id(original) in owned)
-            shrinkable.append(fresh and _own_arrays(csr))
+            stores.append(_sole_storage(csr) if fresh else None)
         del converted, Xs
-        matrix = _join_csr(blocks, shrinkable)
+        matrix = _join_csr(blocks, stores)
         if canonical:
             matrix.sum_duplicates()
         return sp.csr_array(matrix) if sparse_array else matrix
 
 
-def _join_csr(blocks, shrinkable):
-    """``scipy.sparse.hstack(blocks).tocsr()``, filled from the last rows up; ``shrinkable`` blocks are cut as it goes.
+def _join_csr(blocks, stores):
+    """``scipy.sparse.hstack(blocks).tocsr()``, filled from the last rows up, giving back the memory of blocks.
 
-    Each shrinkable block's ``data`` and ``indices`` are resized (in place, without copying)
-    to the entries not yet copied: for large arrays the C library returns their pages at
-    once, so the output grows as the blocks shrink. The blocks are unusable afterwards.
+    A block whose ``stores`` (the arrays holding its values and column indices, see
+    :func:`_sole_storage`) are given has them resized (in place, without copying) to the
+    entries not yet copied: for large arrays the C library returns their pages at once, so
+    the output grows as the blocks shrink. Such blocks are unusable afterwards.
     """
     n_rows = blocks[0].shape[0]
     widths = [block.shape[1] for block in blocks]
@@ -171,7 +190,7 @@ def _join_csr(blocks, shrinkable):
     n_columns = int(sum(widths))
     index = np.int32 if max(nnz, n_columns) <= _INT32_MAX else np.int64
     dtype = np.result_type(*[block.dtype for block in blocks])
-    if len(blocks) == 1 and shrinkable[0] and blocks[0].dtype == dtype and blocks[0].indices.dtype == index:
+    if len(blocks) == 1 and stores[0] and blocks[0].dtype == dtype and blocks[0].indices.dtype == index:
         # The output is the block itself (scipy would copy it).
         block = blocks[0]
         return sp.csr_matrix((block.data, block.indices, block.indptr.astype(index)), shape=block.shape)
@@ -184,20 +203,24 @@ def _join_csr(blocks, shrinkable):
         shifts.append(before - block.indptr[:-1])
         before += counts
     del before, per_block
+    for array in (array for store in stores if store for array in store):
+        array.resize(array.size, refcheck=False)  # flat (a base may have another shape): the same memory
+    sources = [store or (block.data, block.indices) for block, store in zip(blocks, stores)]
+    offsets = np.cumsum([0, *widths[:-1]]).tolist()
     # Row ranges of about _CHUNK_ENTRIES output entries each, last first.
     bounds = np.unique(np.searchsorted(indptr, np.arange(0, nnz, _CHUNK_ENTRIES), side="right") - 1)
     edges = [*bounds[bounds > 0].tolist(), n_rows][::-1]
     for stop, start in zip(edges, [*edges[1:], 0]):
-        for block, shift, offset, cut in zip(blocks, shifts, np.cumsum([0, *widths[:-1]]), shrinkable):
+        for block, shift, offset, (values, columns), store in zip(blocks, shifts, offsets, sources, stores):
             first, last = int(block.indptr[start]), int(block.indptr[stop])
             if last == first:
                 continue
             target = np.repeat(shift[start:stop], np.diff(block.indptr[start : stop + 1]))
             target += np.arange(first, last)
-            data[target] = block.data[first:last]
-            indices[target] = block.indices[first:last] + offset if offset else block.indices[first:last]
+            data[target] = values[first:last]
+            indices[target] = columns[first:last] + offset if offset else columns[first:last]
             del target
-            if cut:
-                block.data.resize(first, refcheck=False)
-                block.indices.resize(first, refcheck=False)
+            if store:
+                values.resize(first, refcheck=False)
+                columns.resize(first, refcheck=False)
     return sp.csr_matrix((data, indices, indptr.astype(index)), shape=(n_rows, n_columns))
