@@ -52,6 +52,14 @@ class Cached(TransformerMixin, BaseEstimator):
         return self.block_ if len(X) == self.block_.shape[0] else self.block_[: len(X)]
 
 
+class SharedArrays(Cached):
+    """Returns a new matrix over the arrays of the block it keeps: a fresh object, memory others reach."""
+
+    def transform(self, X):
+        block = super().transform(X)
+        return sp.csr_matrix((block.data, block.indices, block.indptr), shape=block.shape)
+
+
 BRANCHES = {
     "csr": ("csr", FunctionTransformer(sparse_rows, accept_sparse=True), ["a"]),
     "int csr": ("words", CountVectorizer(), "text"),
@@ -60,6 +68,7 @@ BRANCHES = {
     "unsorted": ("unsorted", FunctionTransformer(unsorted_rows), ["a"]),
     "float64": ("float64", FunctionTransformer(lambda X: sparse_rows(X, dtype=np.float64, seed=4)), ["b"]),
     "cached": ("cached", Cached(), ["a"]),
+    "shared": ("shared", SharedArrays(), ["b"]),
     "empty rows": ("empty rows", FunctionTransformer(lambda X: sparse_rows(X, density=0.01, seed=5)), ["a"]),
 }
 
@@ -93,9 +102,13 @@ def assert_same_matrix(ours, theirs):
         ["unsorted", "float64"],
         ["unsorted", "dense"],
         ["cached", "csr"],
+        ["shared"],
+        ["shared", "cached", "csr"],
     ],
 )
-@pytest.mark.parametrize("weights", [None, {"csr": 2.0, "words": 0.5, "dense": 3, "unsorted": 0.25, "cached": 2.0}])
+@pytest.mark.parametrize(
+    "weights", [None, {"csr": 2.0, "words": 0.5, "dense": 3, "unsorted": 0.25, "cached": 2.0, "shared": 3.0}]
+)
 @pytest.mark.parametrize("sparse_threshold", [0.0, 0.3, 1.0])
 def test_equals_scikit_learns_column_transformer(names, weights, sparse_threshold, monkeypatch):
     # Small steps of the join: rows split across them, from the last up.
@@ -108,9 +121,8 @@ def test_equals_scikit_learns_column_transformer(names, weights, sparse_threshol
     assert feature_names(ours) == feature_names(theirs)
     assert_same_matrix(ours.transform(POSTS), theirs.transform(POSTS))
     assert_same_matrix(ours.transform(POSTS.iloc[:7]), theirs.transform(POSTS.iloc[:7]))
-    if "cached" in names:  # a block a transformer keeps is read, not changed
-        cached = ours.named_transformers_["cached"].block_
-        assert_same_matrix(cached, theirs.named_transformers_["cached"].block_)
+    for name in {"cached", "shared"} & set(names):  # a block a transformer keeps is read, not changed
+        assert_same_matrix(ours.named_transformers_[name].block_, theirs.named_transformers_[name].block_)
         assert_same_matrix(ours.transform(POSTS), theirs.transform(POSTS))
 
 
