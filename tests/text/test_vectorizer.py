@@ -6,10 +6,12 @@ import tracemalloc
 import joblib
 import numpy as np
 import pytest
+import sklearn
 import skops.io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from mmsent._persistence import TRUSTED_TYPES
@@ -102,6 +104,20 @@ def test_errors_are_scikit_learns():
             vectorizer.fit([["好"], np.nan])
         with pytest.raises(ValueError, match="After pruning, no terms remain"):
             vectorizer.set_params(min_df=2).fit([["好"], ["差"]])
+
+
+def test_transform_errors_are_scikit_learns():
+    for vectorizer in (TokenTfidfVectorizer(**TOKENS), TfidfVectorizer(**TOKENS)):
+        with pytest.raises(NotFittedError, match="The TF-IDF vectorizer is not fitted"):
+            vectorizer.transform(DOCS)
+        with pytest.raises(ValueError, match="string object received"):
+            vectorizer.fit(DOCS).transform("好")
+
+
+@pytest.mark.skipif("sparse_interface" not in sklearn.get_config(), reason="scikit-learn >= 1.9 configures it")
+def test_the_configured_sparse_interface_is_scikit_learns():
+    with sklearn.config_context(sparse_interface="sparray"):
+        assert_same(TokenTfidfVectorizer(**TOKENS), TfidfVectorizer(**TOKENS), COMPACT_DOCS, COMPACT_NEW)
 
 
 def test_pickles_and_clones():
