@@ -8,6 +8,7 @@ from collections.abc import ItemsView, Mapping, ValuesView
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
 
 from ._tokenizer import passthrough_tokens
 
@@ -166,7 +167,9 @@ def _count_chunk(levels, slots, start, stop, offsets, n_slots):
     return distinct % n_slots, np.diff(starts, append=len(key)), per_doc
 
 
-def count_token_ngrams(documents, ngram_range, stop_words=None, vocabulary=None, decode=None, dtype=np.int64):
+def count_token_ngrams(
+    documents, ngram_range, stop_words=None, vocabulary=None, decode=None, dtype=np.int64, finish=None
+):
     """Word n-gram counts of tokenized documents, as ``CountVectorizer`` with pass-through tokens counts them.
 
     Parameters
@@ -184,6 +187,10 @@ def count_token_ngrams(documents, ngram_range, stop_words=None, vocabulary=None,
         Applied to each document first (``CountVectorizer.decode``).
     dtype : dtype, default=np.int64
         Of the counts.
+    finish : callable, default=None
+        Under a given vocabulary, applied to the count matrix of each batch of
+        documents before its rows join the output (a row-wise step, such as
+        TF-IDF weighting: it then never holds temporaries of the whole matrix).
 
     Returns
     -------
@@ -218,13 +225,17 @@ def count_token_ngrams(documents, ngram_range, stop_words=None, vocabulary=None,
     # Under a fixed vocabulary each batch of documents is counted on its own and its entries
     # are copied into the output: the n-gram codes and their sort never grow with the corpus.
     index = np.int32 if len(vocabulary) < np.iinfo(np.int32).max else np.int64
-    indices, counts, per_doc, nnz = np.empty(0, index), np.empty(0, dtype), [], 0
+    indices, values, per_doc, nnz, part = np.empty(0, index), None, [], 0, None
     for batch in _token_batches(token_lists, _BATCH_TOKENS):
         ids, lengths, words = _word_ids(batch, stop_words)
         levels = _ngram_levels(ids, lengths, len(words), sizes[-1])
         columns = _fixed_columns(levels, words, sizes, vocabulary)
         part = _count_levels([levels[n - 1] for n in sizes], columns, len(vocabulary), len(lengths), dtype)
         del levels, columns
+        if finish is not None:
+            part = finish(part)
+        if values is None:  # the dtype of what ``finish`` gives
+            values = np.empty(0, part.dtype)
         end = nnz + part.nnz
         if end > len(indices):
             # Grown in place (``resize``: the C library moves pages, it does not copy them);
@@ -232,15 +243,22 @@ def count_token_ngrams(documents, ngram_range, stop_words=None, vocabulary=None,
             rows = len(documents) if hasattr(documents, "__len__") else 0
             capacity = max(end, int(len(indices) * 1.5), int(part.nnz / max(len(lengths), 1) * rows * 1.1))
             indices.resize(capacity, refcheck=False)
-            counts.resize(capacity, refcheck=False)
-        indices[nnz:end], counts[nnz:end] = part.indices, part.data
+            values.resize(capacity, refcheck=False)
+        indices[nnz:end], values[nnz:end] = part.indices, part.data
         per_doc.append(np.diff(part.indptr))
         nnz = end
+    if values is None:  # no documents
+        values = np.empty(0, dtype)
     indices.resize(nnz, refcheck=False)
-    counts.resize(nnz, refcheck=False)
+    values.resize(nnz, refcheck=False)
     indptr = np.concatenate([[0], np.cumsum(np.concatenate([np.zeros(0, np.int64), *per_doc]))])
-    matrix = sp.csr_matrix((counts, indices, indptr), shape=(len(indptr) - 1, len(vocabulary)), dtype=dtype)
+    shape = (len(indptr) - 1, len(vocabulary))
+    matrix = sp.csr_matrix((values, indices, indptr), shape=shape, dtype=values.dtype)
     matrix.has_sorted_indices = True
+    if finish is not None and part is None:
+        return vocabulary, finish(matrix)  # what it says of no documents
+    if isinstance(part, getattr(sp, "sparray", ())):
+        matrix = sp.csr_array(matrix)
     return vocabulary, matrix
 
 
@@ -573,6 +591,46 @@ class TokenTfidfVectorizer(TfidfVectorizer):
             decode=self.decode,
             dtype=self.dtype,
         )
+
+    def transform(self, raw_documents):
+        """Transform documents to a document-term matrix, as ``TfidfVectorizer.transform``.
+
+        Token lists are weighted a batch of documents at a time as they are counted (the
+        weighting is row by row: the same values), so no temporary spans the whole matrix.
+
+        Parameters
+        ----------
+        raw_documents : iterable
+            Token lists (with the pass-through configuration), else what
+            ``TfidfVectorizer`` reads.
+
+        Returns
+        -------
+        X : sparse matrix of shape (n_samples, n_features)
+            Tf-idf-weighted document-term matrix.
+        """
+        if not self._counts_token_lists():
+            return super().transform(raw_documents)
+        check_is_fitted(self, msg="The TF-IDF vectorizer is not fitted")
+        if isinstance(raw_documents, str):
+            raise ValueError("Iterable over raw text documents expected, string object received.")
+        self._check_vocabulary()
+        self.build_analyzer()  # scikit-learn's checks and warnings on the parameters
+        return count_token_ngrams(
+            raw_documents,
+            self.ngram_range,
+            stop_words=self.get_stop_words(),
+            vocabulary=self.vocabulary_,
+            decode=self.decode,
+            dtype=self.dtype,
+            finish=self._weigh,
+        )[1]
+
+    def _weigh(self, counts):
+        """The TF-IDF of a count matrix, as ``transform`` weighs it."""
+        if self.binary:
+            counts.data.fill(1)
+        return self._tfidf.transform(counts, copy=False)
 
     def _limit_features(self, X, vocabulary, high=None, low=None, limit=None):
         # scikit-learn renumbers the vocabulary and copies X even when every feature stays.
