@@ -1,6 +1,7 @@
 """A ``ColumnTransformer`` that joins its branches' sparse blocks into the output without copying them all twice."""
 
 import sys
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -65,6 +66,17 @@ def _sole_storage(block):
     return None if stores[0] is None or stores[1] is None else stores
 
 
+class _Calls(threading.local):
+    """Per thread (one estimator may transform in several at once): the estimators whose weights are deferred
+    (their ids), and the fresh blocks found by each, by its id."""
+
+    def __init__(self):
+        self.deferring, self.owned = set(), {}
+
+
+_CALLS = _Calls()
+
+
 def _joinable(dtype):
     """Dtypes whose joined dtype NumPy's promotion gives as SciPy's ``hstack`` does."""
     return dtype.kind in "biu" or dtype in (np.float32, np.float64)
@@ -81,7 +93,7 @@ class LowMemoryColumnTransformer(ColumnTransformer):
     weighted in place, and the output is filled from its last rows to its first while each
     such block gives back the memory of the rows already copied: the blocks and the output
     together stay about the size of the output. Other blocks are copied as they are; a dense
-    output, or a container output (``set_output``), is joined by scikit-learn.
+    output is joined by scikit-learn.
 
     Parameters
     ----------
@@ -104,12 +116,10 @@ verbose_feature_names_out, force_int_remainder_cols
     ('csr', [[0.0, 1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 0.0, 2.0, 0.0]])
     """
 
-    # While True, the branches' weights are left to _call_func_on_transformers (see there).
-    _weights_deferred = False
-
     def _iter(self, fitted, column_as_labels, skip_drop, skip_empty_columns):
+        deferred = id(self) in _CALLS.deferring  # weights left to _call_func_on_transformers (see there)
         for name, trans, columns, weight in super()._iter(fitted, column_as_labels, skip_drop, skip_empty_columns):
-            yield name, trans, columns, None if self._weights_deferred else weight
+            yield name, trans, columns, None if deferred else weight
 
     def _call_func_on_transformers(self, X, y, func, column_as_labels, routed_params):
         fitted = func is not _fit_transform_one
@@ -120,11 +130,11 @@ verbose_feature_names_out, force_int_remainder_cols
             )
         ]
         # scikit-learn's helpers would multiply each block into a copy, the block still alive.
-        self._weights_deferred = True
+        _CALLS.deferring.add(id(self))
         try:
             results = super()._call_func_on_transformers(X, y, func, column_as_labels, routed_params)
         finally:
-            del self._weights_deferred
+            _CALLS.deferring.discard(id(self))
         owned = []
         for index, weight in enumerate(weights):
             # A fit gives (block, transformer) pairs. Held by the pair (or the list) and `block` only, a block is
@@ -144,12 +154,12 @@ verbose_feature_names_out, force_int_remainder_cols
             if sole:
                 owned.append(id(block))
             del block
-        # Read by _hstack, which follows in the same fit_transform or transform while the blocks live.
-        self._owned_blocks = owned
+        # Read by _hstack, which follows in the same fit_transform or transform (and thread) while the blocks live.
+        _CALLS.owned[id(self)] = owned
         return results
 
     def _hstack(self, Xs, *, n_samples):
-        owned = set(self.__dict__.pop("_owned_blocks", ()))
+        owned = set(_CALLS.owned.pop(id(self), ()))
         if not self.sparse_output_:
             return super()._hstack(Xs, n_samples=n_samples)
         try:

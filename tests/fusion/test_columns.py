@@ -1,6 +1,7 @@
 """LowMemoryColumnTransformer: scikit-learn's ColumnTransformer output, joined without holding it three times."""
 
 import gc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.svm import LinearSVC
 
 from mmsent import MultimodalSentimentClassifier
 from mmsent.fusion import LowMemoryColumnTransformer
+from mmsent.fusion._columns import _CALLS
 
 RNG = np.random.default_rng(0)
 N = 300
@@ -155,8 +157,31 @@ def test_weights_apply_after_a_failed_call():
                                          sparse_threshold=1.0)
     with pytest.raises(ValueError, match="density"):
         columns.fit_transform(POSTS)
-    assert "_weights_deferred" not in vars(columns)
+    assert not _CALLS.deferring and not _CALLS.owned
     assert_same_matrix(columns.set_params(csr__kw_args=None).fit_transform(POSTS), 2.0 * sparse_rows(POSTS))
+
+
+def test_a_column_transformer_inside_another_weighs_its_own_blocks():
+    def nested(cls):
+        inner = cls([BRANCHES["csr"], BRANCHES["int csr"]], transformer_weights={"csr": 2.0}, sparse_threshold=1.0)
+        return cls([("inner", inner, ["a", "text"]), BRANCHES["dense"]], transformer_weights={"inner": 0.5},
+                   sparse_threshold=1.0)
+
+    ours, theirs = nested(LowMemoryColumnTransformer), nested(ColumnTransformer)
+    assert_same_matrix(ours.fit_transform(POSTS), theirs.fit_transform(POSTS))
+    assert_same_matrix(ours.transform(POSTS), theirs.transform(POSTS))
+
+
+def test_threads_transforming_at_once_each_weigh_their_blocks():
+    transformers = [BRANCHES["csr"], BRANCHES["int csr"], BRANCHES["dense"]]
+    weights = {"csr": 2.0, "words": 0.5, "dense": 3}
+    ours = LowMemoryColumnTransformer(transformers, transformer_weights=weights, sparse_threshold=1.0).fit(POSTS)
+    theirs = ColumnTransformer(transformers, transformer_weights=weights, sparse_threshold=1.0).fit(POSTS)
+    expected = theirs.transform(POSTS)
+    with ThreadPoolExecutor(4) as pool:
+        for output in pool.map(lambda _: ours.transform(POSTS), range(40)):
+            assert_same_matrix(output, expected)
+    assert vars(ours).keys() == vars(theirs).keys()  # nothing of the calls left on the estimator
 
 
 def test_same_parameters_as_column_transformer():
