@@ -238,12 +238,16 @@ def count_token_ngrams(
             values = np.empty(0, part.dtype)
         end = nnz + part.nnz
         if end > len(indices):
-            # Grown in place (``resize``: the C library moves pages, it does not copy them);
-            # the first size guessed from the first batch, so that most runs never grow.
+            # The first size guessed from the first batch, so that most runs never grow: allocated
+            # empty, its pages are taken only as entries are written (``resize`` zero-fills what it
+            # adds). Grown in place (the C library moves pages, it does not copy them).
             rows = len(documents) if hasattr(documents, "__len__") else 0
             capacity = max(end, int(len(indices) * 1.5), int(part.nnz / max(len(lengths), 1) * rows * 1.1))
-            indices.resize(capacity, refcheck=False)
-            values.resize(capacity, refcheck=False)
+            if nnz:
+                indices.resize(capacity, refcheck=False)
+                values.resize(capacity, refcheck=False)
+            else:
+                indices, values = np.empty(capacity, index), np.empty(capacity, values.dtype)
         indices[nnz:end], values[nnz:end] = part.indices, part.data
         per_doc.append(np.diff(part.indptr))
         nnz = end
