@@ -2,6 +2,7 @@
 
 import re
 from array import array
+from bisect import bisect_left
 from collections import namedtuple
 from collections.abc import ItemsView, Mapping, ValuesView
 
@@ -464,8 +465,7 @@ class NgramVocabulary(Mapping):
         list of ndarray
             One per size of ``sizes`` (that of other documents, which may differ from :attr:`sizes`).
         """
-        word_index = self._word_index()
-        word_key = np.fromiter((word_index.get(word, -1) for word in words), np.int64, len(words))
+        word_key = np.fromiter(map(self._rank, words), np.int64, len(words))
         # The keys of sizes it does not hold could overflow: their columns are all -1 anyway.
         keys = _word_keys(levels[: max(self.sizes)], words, word_key, len(self.words))
         index = self.columns[0].dtype if self.columns else np.int64
@@ -483,14 +483,10 @@ class NgramVocabulary(Mapping):
             columns.append(np.where(held[position] == key, column[position], -1).astype(index))
         return columns
 
-    def _word_index(self):
-        """``{word: rank}``, made at the first look-up (not saved with the model)."""
-        if self.__dict__.get("_index") is None:
-            self._index = {word: rank for rank, word in enumerate(self.words)}
-        return self._index
-
-    def __getstate__(self):
-        return {name: value for name, value in self.__dict__.items() if name != "_index"}
+    def _rank(self, word):
+        """The rank of ``word`` among :attr:`words` (sorted: a binary search, no table to hold), or -1."""
+        rank = bisect_left(self.words, word)
+        return rank if rank < len(self.words) and self.words[rank] == word else -1
 
     def __getitem__(self, term):
         if not isinstance(term, str):
@@ -498,10 +494,10 @@ class NgramVocabulary(Mapping):
         parts = term.split(" ")
         if len(parts) not in self.sizes:
             raise KeyError(term)
-        word_index, key = self._word_index(), 0
+        key = 0
         for part in parts:
-            rank = word_index.get(part)
-            if rank is None:
+            rank = self._rank(part)
+            if rank < 0:
                 raise KeyError(term)
             key = key * len(self.words) + rank
         keys, level = self.codes[self.sizes.index(len(parts))], self.sizes.index(len(parts))
