@@ -103,6 +103,7 @@ _MAX_HEADER_BYTES = 65_531
 #: splitters passed as ``cv``.
 TRUSTED_TYPES = (
     "mmsent._classifier.MultimodalSentimentClassifier",
+    "mmsent.fusion._columns.LowMemoryColumnTransformer",
     "mmsent.fusion._gated.GatedFusionClassifier",
     "mmsent.fusion._missing.ModalityClassifier",
     "mmsent.fusion._missing.ModalityImputer",
@@ -123,6 +124,7 @@ TRUSTED_TYPES = (
     "mmsent.text._lexicon.LexiconFeatures",
     "mmsent.text._tokenizer.JiebaTokenizer",
     "mmsent.text._tokenizer.passthrough_tokens",
+    "mmsent.text._vectorizer.NgramVocabulary",
     "mmsent.text._vectorizer.TokenTfidfVectorizer",
     "numpy.dtype",
     "scipy.sparse._csr.csr_matrix",
