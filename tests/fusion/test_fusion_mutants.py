@@ -7,8 +7,8 @@ import tracemalloc
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import pytest
+import scipy.sparse as sp
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import StackingClassifier
 from sklearn.feature_selection import SelectKBest, f_classif
