@@ -93,6 +93,23 @@ def test_soft_voting_follows_the_mean_probability_not_the_ballots():
     assert vote.set_params(voting="hard").predict(post).tolist() == [0]  # one ballot each: the first class
 
 
+class _WeightedModality(ModalityClassifier):
+    """Records the sample weights its fit is given."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.sample_weight_ = sample_weight
+        return super().fit(X, y)
+
+
+def test_voting_passes_fit_parameters_on_to_its_estimators():
+    X = pd.DataFrame({"text": [0.0, 1.0] * 5, "image": [0.0, 1.0] * 5})
+    branches = [(name, _WeightedModality(_branch(name, abstains=False), name)) for name in ("text", "image")]
+    weights = np.arange(1.0, 11.0)
+    vote = ModalityVotingClassifier(branches).fit(X, [0, 1] * 5, sample_weight=weights)
+    for estimator in vote.estimators_:
+        np.testing.assert_array_equal(estimator.sample_weight_, weights)
+
+
 # -- _builders ------------------------------------------------------------------------
 
 
