@@ -4,6 +4,7 @@ Each fails with its mutant applied (docs/mutation.md names them) and passes on t
 """
 
 import tracemalloc
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,19 @@ def test_soft_voting_follows_the_mean_probability_not_the_ballots():
     assert vote.estimators_[0].predict_proba(post)[0, 0] > 0.5 and vote.predict_proba(post)[0, 1] > 0.5
     assert vote.predict(post).tolist() == [1]
     assert vote.set_params(voting="hard").predict(post).tolist() == [0]  # one ballot each: the first class
+
+
+def test_voting_renormalises_weights_below_one_and_divides_by_no_zero():
+    X = pd.DataFrame({"text": [0.0, 1.0] * 10, "image": [0.0, 1.0] * 10})
+    branches = [("text", _branch("text")), ("image", _branch("image"))]
+    vote = ModalityVotingClassifier(branches, voting="soft", weights=[0.25, 0.75]).fit(X, [0, 1] * 10)
+    posts = pd.DataFrame({"text": [0.3, None], "image": [None, None]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a post with no modality must not divide 0 by 0, even in a discarded branch
+        proba = vote.predict_proba(posts)
+    # Text alone: its own probabilities (weight 0.25 renormalised to 1), then the class prior.
+    np.testing.assert_allclose(proba[0], vote.estimators_[0].predict_proba(posts.iloc[:1])[0], rtol=1e-12)
+    assert proba[1].tolist() == vote.class_prior_.tolist() == [0.5, 0.5]
 
 
 class _WeightedModality(ModalityClassifier):
