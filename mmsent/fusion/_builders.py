@@ -344,7 +344,7 @@ def _stacking_contributions(model):
     if isinstance(meta_learner, Pipeline):
         meta_learner = meta_learner[-1]
     coef = np.abs(np.atleast_2d(meta_learner.coef_))[:, :n_meta]
-    names = [name for name, est in zip(model.named_estimators_, model.estimators_) if est != "drop"]
+    names = [name for name, est in model.named_estimators_.items() if not (isinstance(est, str) and est == "drop")]
     # Every base estimator contributes the same number of meta-features, in order.
     per_estimator = n_meta // len(names)
     mass = {

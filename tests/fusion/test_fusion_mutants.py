@@ -149,3 +149,14 @@ def test_stacking_contributions_are_each_modalitys_share_of_the_meta_coefficient
     assert list(shares) == ["text", "image"]
     assert shares["text"] == pytest.approx(text) and shares["image"] == pytest.approx(1 - text)
     assert 0.5 < shares["text"] < 1
+
+
+def test_stacking_contributions_name_the_branches_left_when_one_is_dropped():
+    """A branch set to "drop" has no share, and the one left is reported under its own name."""
+    rng = np.random.default_rng(1)
+    y = np.arange(90) % 2
+    X = pd.DataFrame({"text": y + rng.normal(0, 3.0, 90), "image": y + rng.normal(0, 0.3, 90)})
+    model = StackingClassifier(
+        [("text", "drop"), ("image", _branch("image", False))], final_estimator=LogisticRegression(), cv=3
+    ).fit(X, y)
+    assert modality_contributions(model, "stack", text_weight=1.0, image_weight=1.0) == {"image": 1.0}
