@@ -113,7 +113,8 @@ def test_the_review_preset_is_chosen_by_the_cv_score_alone(presets):
     note = presets._review_note({"chosen": "other", "candidates": rows})[0]
     # paired differences 0.03 and 0.01: mean +2.00 points, spread ±1.00
     assert "+2.00 points" in note and "beyond the spread of their paired fold differences (±1.00)" in note
-    assert "not met by the chosen row: waimai→online_shopping 81.0 (target 82.0)" in note
+    assert "not met by `other`: waimai→online_shopping 81.0 (target 82.0)" in note
+    assert "met by `pretrained`: waimai→online_shopping 90.0" in note
 
 
 def test_a_review_preset_within_the_folds_spread_and_the_target_met(presets):
@@ -123,8 +124,8 @@ def test_a_review_preset_within_the_folds_spread_and_the_target_met(presets):
         "other": _review_row([0.83, 0.89], (0.82, 0.88)),  # +0.01 on average, the folds disagree
     }
     note = presets._review_note({"chosen": "other", "candidates": rows})[0]
-    assert "+1.00 points" in note and "within the spread" in note
-    assert ": met by the chosen row" in note
+    assert "+1.00 points" in note and "within the spread" in note and "which stays `pretrained`" in note
+    assert ": met by `other`" in note and "not met by `pretrained`" in note
 
 
 def test_log_count_ratio_scales_each_feature_by_its_class_ratio(presets):
