@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
-from mmsent.image import ColorHistogram, decode_images, rgb_to_hsv
+from mmsent.image import ColorHistogram, HOGTransformer, decode_images, rgb_to_hsv
 from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, _tokenizer
 
 # -- mmsent/image/_color.py ----------------------------------------------------------------------------
@@ -90,6 +91,35 @@ def test_an_unfitted_histogram_says_so():
     """Mutants: ``requires_fit`` tag False or None (``check_is_fitted`` then lets an unfitted transform through)."""
     with pytest.raises(NotFittedError):
         ColorHistogram().transform(INSIDE.reshape(1, 2, 3, 3))
+
+
+def test_hsv_of_pure_hues_is_in_exact_sixths():
+    """Mutant: the grey test ``chroma == 0`` as ``chroma == 1``, which gives every colour spanning 0 to 255 hue 0.
+    Random colours hardly ever hold both 0 and 255."""
+    pure = np.array([[(255, 0, 0), (255, 255, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (255, 0, 255)]], np.uint8)
+    hsv = rgb_to_hsv(pure)
+    np.testing.assert_allclose(hsv[0, :, 0], np.arange(6) / 6, atol=1e-7)
+    np.testing.assert_array_equal(hsv[0, :, 1:], 1)
+
+
+def test_histograms_of_batches_larger_than_a_chunk_are_each_counted(monkeypatch):
+    """Mutant: ``range(0, chunk)`` for ``range(0, n, chunk)``: images past the first chunks were left uncounted.
+    Real batches of 64 x 64 images need 128 of them for a second chunk."""
+    monkeypatch.setattr("mmsent.image._color._CHUNK_PIXELS", 3 * 2 * 2)  # chunks of 3 images of 2 x 2
+    picks = np.random.default_rng(2).integers(0, len(INSIDE), (10, 2, 2))
+    expected = np.zeros((10, 128), np.float32)
+    for image, chosen in enumerate(picks):
+        np.add.at(expected[image], [exact_cell(INSIDE[i]) for i in chosen.ravel()], 1 / 4)
+    np.testing.assert_allclose(ColorHistogram().fit(None).transform(INSIDE[picks]), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("estimator", [ColorHistogram(), HOGTransformer()], ids=["colour", "hog"])
+def test_image_transformers_declare_image_batches_not_tables(estimator):
+    """Mutants: the input tags ``two_d_array`` / ``three_d_array`` set to None or flipped. Tools read them to
+    know what to feed the transformer (scikit-learn's checks give a 2-D table only where ``two_d_array``)."""
+    check_valid_tag_types(type(estimator).__name__, estimator)
+    tags = get_tags(estimator).input_tags
+    assert tags.three_d_array is True and tags.two_d_array is False
 
 
 # -- mmsent/text/_tokenizer.py -------------------------------------------------------------------------
