@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
-from mmsent.image import ColorHistogram, HOGTransformer, decode_images, rgb_to_hsv
+from mmsent.image import ColorHistogram, HOGTransformer, decode_images, hog_batch, rgb_to_hsv
 from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, _tokenizer
 
 # -- mmsent/image/_color.py ----------------------------------------------------------------------------
@@ -286,3 +286,23 @@ def test_documents_may_be_any_iterable_of_tokens():
 def test_lexicon_features_are_float32():
     """Mutant: the result left in float64 (``astype(None)``); the docstring and the other featurizers say float32."""
     assert LexiconFeatures(lexicons=("vader",)).fit().transform([["good"], []]).dtype == np.float32
+
+
+# -- mmsent/image/_hog.py ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block_norm", ["L1", "L1-sqrt", "L2", "L2-Hys"])
+def test_faint_gradients_are_normalised_with_skimages_epsilon(block_norm):
+    """Mutants: the epsilon of block normalisation subtracted (L1, L1-sqrt), or ``_EPS * 2`` / ``_EPS ** 3`` for
+    ``_EPS ** 2`` (L2). On photos blocks are large beside it and the 1e-4 tolerance hides it; single
+    steps of one grey level in cells of 32 x 32 make blocks of a few thousandths."""
+    from skimage.feature import hog as skimage_hog
+
+    images = np.zeros((3, 64, 64, 3), np.uint8)
+    images[0, 10, 10] = 1  # one faint dot
+    images[1, 40, 20:23, 1] = 2  # a faint dash in one channel
+    images[2, 5:60:9, 7:60:11] = (3, 1, 2)  # a faint grid of dots
+    params = {"orientations": 9, "pixels_per_cell": (32, 32), "cells_per_block": (1, 1), "block_norm": block_norm}
+    reference = np.stack([skimage_hog(image, channel_axis=-1, **params) for image in images])
+    assert np.count_nonzero(reference) > 10
+    np.testing.assert_allclose(hog_batch(images, **params), reference, rtol=1e-6, atol=0)
