@@ -306,3 +306,48 @@ def test_faint_gradients_are_normalised_with_skimages_epsilon(block_norm):
     reference = np.stack([skimage_hog(image, channel_axis=-1, **params) for image in images])
     assert np.count_nonzero(reference) > 10
     np.testing.assert_allclose(hog_batch(images, **params), reference, rtol=1e-6, atol=0)
+
+
+def tied_gradients_image(n_channels):
+    """Pixels whose channels have gradients of the same squared magnitude, the weaker by ``np.hypot`` first.
+
+    Of the 64 squared magnitudes shared by gradients of different ``np.hypot`` values, each pairs its weakest
+    gradient (in channel 0) with its strongest of another orientation (channel 1); the last pair puts a gradient
+    of orientation bin 0 first. skimage takes the strongest channel by ``np.hypot``, so channel 1 must win.
+    """
+    g = np.arange(-255, 256)
+    by_square = {}
+    for row in g:
+        for col in g:
+            by_square.setdefault(row * row + col * col, []).append((int(row), int(col)))
+    bin_of = {}  # bins of 9 orientations over [0, 180) degrees, as a fraction of 180
+    pairs = []
+    for gradients in by_square.values():
+        hypot = {gradient: np.hypot(*map(float, gradient)) for gradient in gradients}
+        if len(set(hypot.values())) > 1:
+            bin_of.update({gradient: int(np.rad2deg(np.arctan2(*gradient)) % 180 // 20) for gradient in gradients})
+            weak = min(gradients, key=hypot.get)
+            strong = [gradient for gradient in gradients if hypot[gradient] > hypot[weak]]
+            pairs.append((weak, next(s for s in strong if bin_of[s] != bin_of[weak])))
+    pairs.append(((-39, -248), (-180, -175)))  # bin 0 (its table entry is exactly the flag), then bin 2
+    assert len(pairs) == 65 and bin_of[(-39, -248)] == 0 and bin_of[(-180, -175)] == 2
+    image = np.zeros((64, 64, n_channels), np.uint8)
+    targets = [(i, j) for i in range(2, 62, 4) for j in range(2, 62, 4)]
+    for (i, j), pair in zip(targets, pairs):
+        for channel, (row, col) in enumerate(pair):
+            # Central differences: row gradient p[i + 1] - p[i - 1], column gradient p[j + 1] - p[j - 1].
+            image[i + 1 if row > 0 else i - 1, j, channel] = abs(row)
+            image[i, j + 1 if col > 0 else j - 1, channel] = abs(col)
+    return image
+
+
+@pytest.mark.parametrize("n_channels", [2, 3])
+def test_channels_tied_in_squared_magnitude_are_ranked_as_skimage_ranks_them(n_channels):
+    """Mutants of the tie-break: never asked (``flatnonzero(None)``, or only for more than 2 channels), bin 0's
+    flagged entries missed (``>`` for ``>=``), the gradient decoded one off (``- 256`` for ``- 255``). No test
+    image had two channels with gradients of equal squared magnitude at one pixel."""
+    from skimage.feature import hog as skimage_hog
+
+    image = tied_gradients_image(n_channels)
+    reference = skimage_hog(image, pixels_per_cell=(8, 8), cells_per_block=(2, 2), channel_axis=-1)
+    np.testing.assert_allclose(hog_batch(image[None])[0], reference, atol=1e-6)
