@@ -3,9 +3,13 @@
 import codecs
 import io
 import pickle
+import re
+import sys
+import threading
 import warnings
 from fractions import Fraction
 
+import joblib
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
-from mmsent.image import ColorHistogram, HOGTransformer, decode_images, hog_batch, rgb_to_hsv
+from mmsent.image import ColorHistogram, HOGTransformer, _hog, decode_images, hog_batch, rgb_to_hsv
 from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, _tokenizer
 
 # -- mmsent/image/_color.py ----------------------------------------------------------------------------
@@ -351,3 +355,95 @@ def test_channels_tied_in_squared_magnitude_are_ranked_as_skimage_ranks_them(n_c
     image = tied_gradients_image(n_channels)
     reference = skimage_hog(image, pixels_per_cell=(8, 8), cells_per_block=(2, 2), channel_axis=-1)
     np.testing.assert_allclose(hog_batch(image[None])[0], reference, atol=1e-6)
+
+
+def test_hog_refusals_name_the_size_and_what_to_do(monkeypatch):
+    """Mutants: the size check with ``and`` (one short side let through), or the rows compared with the block's
+    columns; the message's width and height read from other axes; the messages' texts changed."""
+    for shape, blocks in [((1, 12, 64, 3), (2, 2)), ((1, 64, 12, 3), (2, 2)), ((1, 16, 64), (3, 1))]:
+        height, width = shape[1:3]
+        message = f"images of {width}x{height} px are too small for blocks of {blocks} cells of (8, 8) px"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            hog_batch(np.zeros(shape, np.uint8), cells_per_block=blocks)
+    batch = np.zeros((2, 64, 64, 3), np.uint8)
+    message = (
+        "block_norm='L1' is not available with backend='opencv': OpenCV's HOGDescriptor only normalises blocks "
+        "by 'L2-Hys'; use backend='numpy' for the others"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        hog_batch(batch, block_norm="L1", backend="opencv")
+    fitted = HOGTransformer().fit(batch)
+    message = "HOG produced 576 features but was fitted with 1764: the images changed size between fit and transform"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fitted.transform(batch[:, :40, :40])
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    message = (
+        "the 'opencv' HOG backend needs OpenCV's HOGDescriptor, which is not installed here (OpenCV 5's main "
+        "wheel lacks it): pip install 'opencv-python-headless<5' (or 'mmsent[fast]')"
+    )
+    with pytest.raises(ImportError, match=f"^{re.escape(message)}$"):
+        hog_batch(batch, backend="opencv")
+
+
+def test_an_empty_batch_has_the_width_and_type_of_a_full_one():
+    """Mutants: the empty result's width from the block's columns twice; its dtype float64."""
+    params = {"orientations": 7, "cells_per_block": (3, 2)}
+    empty = hog_batch(np.zeros((0, 40, 64, 3), np.uint8), **params)
+    one = hog_batch(np.zeros((1, 40, 64, 3), np.uint8), **params)
+    assert empty.shape == (0, one.shape[1]) == (0, 3 * 7 * 3 * 2 * 7) and empty.dtype == one.dtype == np.float32
+
+
+def record_chunks(monkeypatch, name):
+    """Replace ``_hog.<name>`` by a wrapper that records each call's (on the main thread?, number of images)."""
+    calls = []
+    real = getattr(_hog, name)
+
+    def recording(*args):
+        images = args[1] if name == "_opencv_hog_chunk" else args[0]
+        calls.append((threading.current_thread() is threading.main_thread(), len(images)))
+        return real(*args)
+
+    monkeypatch.setattr(_hog, name, recording)
+    return calls
+
+
+def test_hog_chunks_fit_the_pixel_budget_whatever_the_shape(monkeypatch):
+    """Mutants: the chunk's length from width x width or height x channels (tall images made chunks 4 times
+    the budget); at least 2 images a chunk (images over the budget came 2 at a time)."""
+    calls = record_chunks(monkeypatch, "_hog_chunk")
+    monkeypatch.setattr(_hog, "_CHUNK_PIXELS", 2 * 128 * 32)
+    rng = np.random.default_rng(0)
+    for shape, lengths in [((6, 128, 32, 3), [2, 2, 2]), ((6, 32, 128, 3), [2, 2, 2]), ((2, 96, 96, 3), [1, 1])]:
+        calls.clear()
+        hog_batch(rng.integers(0, 256, shape, dtype=np.uint8))
+        assert [n for _, n in calls] == lengths, shape
+
+
+def test_hog_threads_share_the_batch_whatever_joblib_backend_is_configured(monkeypatch):
+    """Mutants: ``n_jobs`` not passed on (by ``HOGTransformer`` or to ``Parallel``): everything ran serially;
+    ``require="sharedmem"`` dropped: under a caller's ``loky`` configuration the chunks went to other
+    processes (copies of the batch), out of this one."""
+    calls = record_chunks(monkeypatch, "_hog_chunk")
+    monkeypatch.setattr(_hog, "_CHUNK_PIXELS", 2 * 64 * 64)
+    batch = np.random.default_rng(0).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    serial = hog_batch(batch)
+    assert calls == [(True, 2)] * 3
+    calls.clear()
+    with joblib.parallel_config(backend="loky"):
+        threaded = HOGTransformer(n_jobs=2).fit_transform(batch)
+    np.testing.assert_array_equal(threaded, serial)
+    assert sorted(n for _, n in calls) == [2, 2, 2] and not any(main for main, _ in calls)
+
+
+def test_opencv_hog_gives_each_thread_one_chunk(monkeypatch):
+    """Mutants: chunks of ``n * n_jobs`` images, or of ``n / effective_n_jobs(None)``: one chunk, one thread;
+    at least 2 images a chunk (3 images on 4 threads came as 2 + 1)."""
+    opencv = pytest.importorskip("cv2")
+    if not hasattr(opencv, "HOGDescriptor"):
+        pytest.skip("this OpenCV has no HOGDescriptor")
+    calls = record_chunks(monkeypatch, "_opencv_hog_chunk")
+    batch = np.random.default_rng(0).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    for n, n_jobs, lengths in [(6, 2, [3, 3]), (3, 4, [1, 1, 1]), (6, None, [6])]:
+        calls.clear()
+        hog_batch(batch[:n], backend="opencv", n_jobs=n_jobs)
+        assert sorted(length for _, length in calls) == lengths, (n, n_jobs)
