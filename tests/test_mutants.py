@@ -2,11 +2,14 @@
 
 import codecs
 import io
+import json
 import pickle
 import re
+import struct
 import sys
 import threading
 import warnings
+import zipfile
 from fractions import Fraction
 
 import joblib
@@ -14,9 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
+from mmsent import ModelIntegrityError, ModelVersionWarning, UntrustedTypesError, load_model, model_metadata, save_model
 from mmsent.image import ColorHistogram, HOGTransformer, _hog, decode_images, hog_batch, rgb_to_hsv
 from mmsent.text import JiebaTokenizer, LexiconFeatures, _lexicon, _tokenizer
 
@@ -447,3 +452,139 @@ def test_opencv_hog_gives_each_thread_one_chunk(monkeypatch):
         calls.clear()
         hog_batch(batch[:n], backend="opencv", n_jobs=n_jobs)
         assert sorted(length for _, length in calls) == lengths, (n, n_jobs)
+
+
+# -- mmsent/_persistence.py ----------------------------------------------------------------------------
+
+
+def tiny_model():
+    return LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+
+
+def with_header(data, header):
+    """A joblib model file's bytes with its header JSON replaced (the framing's lengths to match)."""
+    (length,) = struct.unpack_from("<H", data, 14)
+    extra = b"MS" + struct.pack("<H", len(header)) + header
+    return data[:10] + struct.pack("<H", len(extra)) + extra + data[16 + length :]
+
+
+@pytest.mark.parametrize("suffix", ["joblib", "skops"])
+def test_headers_over_32_kib_round_trip(tmp_path, suffix):
+    """Mutants: the framing's lengths packed as signed 16-bit (``<h``): headers of 32 KiB to 64 KiB, which
+    the format allows, could not be saved."""
+    notes = "x" * 40_000
+    path = save_model(tiny_model(), tmp_path / f"m.{suffix}", data={"notes": notes})
+    assert model_metadata(path)["file"]["integrity"] == "verified"
+    assert load_model(path).mmsent_metadata_["data"]["notes"] == notes
+
+
+def test_a_header_of_the_wrong_shape_is_called_damaged(tmp_path):
+    """Mutant: ``or`` → ``and`` in the header's type check: a list as metadata crashed (``AttributeError``),
+    a number as digest was compared as one."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    data = path.read_bytes()
+    for header in ({"metadata": [], "sha256": "0" * 64}, {"metadata": {"format_version": 3}, "sha256": 5}):
+        path.write_bytes(with_header(data, json.dumps(header).encode()))
+        info = model_metadata(path)["file"]
+        assert info["integrity"] == "mismatch"
+        assert info["problem"] == "its header is not the JSON save_model writes (damaged or cut short)"
+        with pytest.raises(ModelIntegrityError, match="header is not the JSON save_model writes"):
+            load_model(path)
+
+
+def test_model_file_refusals_say_what_to_do_in_full(tmp_path, monkeypatch):
+    """Mutants of the messages: earlier format, no header, failed digest, skops missing."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    data = path.read_bytes()
+    (length,) = struct.unpack_from("<H", data, 14)
+    metadata = json.loads(data[16 : 16 + length])["metadata"]
+    older = {"metadata": {**metadata, "format_version": 2}, "sha256": ""}
+    path.write_bytes(with_header(data, json.dumps(older).encode()))
+    message = (
+        f"{path} is a model file of mmsent's format 2; this mmsent reads format 3 only. Re-fit the model and save it "
+        "with this version (or, if you trust the file, load it with joblib.load or skops.io.load and save it again "
+        "with save_model)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_model(path)
+    path.write_bytes(data[:-20] + bytes(b ^ 1 for b in data[-20:]))
+    with pytest.raises(ModelIntegrityError, match=f"^{re.escape(str(path))} failed its integrity check: its metadata "
+                       r"and model hash to [0-9a-f]{64}, its header records [0-9a-f]{64}\. The file is corrupted or "
+                       r"was altered; it was not loaded\.$"):
+        load_model(path)
+    plain = tmp_path / "plain.joblib"
+    joblib.dump(tiny_model(), plain)
+    message = (
+        f"{plain} has no mmsent header, so it is not a model file save_model wrote (joblib.dump, skops.io.dump and "
+        "mmsent's format 1 write none: re-fit or re-save such a model with this version). Nothing vouches for its "
+        "content, so it was not loaded. If you trust its source, pass the SHA-256 its author published (as "
+        "sha256sum prints it) as sha256=..., or require_hash=False."
+    )
+    with pytest.raises(ModelIntegrityError, match=f"^{re.escape(message)}$"):
+        load_model(plain)
+    monkeypatch.setitem(sys.modules, "skops", None)
+    monkeypatch.setitem(sys.modules, "skops.io", None)
+    with pytest.raises(ImportError, match=r"^the skops format needs the skops package: pip install skops$"):
+        save_model(tiny_model(), tmp_path / "m.skops")
+
+
+class _Unknown:
+    """A type that mmsent does not trust."""
+
+
+def test_untrusted_types_are_refused_with_the_way_to_trust_them(tmp_path):
+    """Mutants of the refusal's message."""
+    model = tiny_model()
+    model.note_ = _Unknown()
+    path = save_model(model, tmp_path / "m.skops")
+    name = "tests.test_mutants._Unknown"
+    message = (
+        f"{path} holds types outside mmsent's trusted list: ['{name}'] (skops.io.get_untrusted_types). Building "
+        "them could run their code, so the file was not loaded. If you trust them, name them: "
+        f"load_model(path, trusted=['{name}'])."
+    )
+    with pytest.raises(UntrustedTypesError, match=f"^{re.escape(message)}$"):
+        load_model(path)
+
+
+def test_version_warnings_name_each_mismatch_and_point_at_the_caller(tmp_path, monkeypatch):
+    """Mutants: scikit-learn's or NumPy's saved version read under another key (every file then warned); the
+    message's separator and advice changed; ``stacklevel`` other than the caller's line."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelVersionWarning)
+        load_model(path)  # saved with these very versions: nothing to say
+    saved_numpy = np.__version__
+    monkeypatch.setattr("mmsent._persistence.__version__", "99.0")
+    monkeypatch.setattr(np, "__version__", "0.0")
+    with pytest.warns(ModelVersionWarning) as caught:
+        load_model(path)
+    from mmsent import __version__
+
+    assert str(caught[0].message) == (
+        f"{path} was saved with mmsent {__version__} (now 99.0), numpy {saved_numpy} (now 0.0); predictions may "
+        "differ. Re-fit and save the model with the current versions to be sure."
+    )
+    assert caught[0].filename == __file__
+
+
+def test_skops_files_are_deflated_at_the_level_asked(tmp_path):
+    """Mutants: skops' compression dropped, always or never on, or its level ignored."""
+    model = LogisticRegression().fit(np.tile(np.arange(40.0), (4, 1)).T, np.arange(40) % 2)
+    model.table_ = np.tile(np.arange(256, dtype=np.uint8), 4000)  # compressible, and more so at level 9
+    sizes = {}
+    for level in (0, 1, 9):
+        path = save_model(model, tmp_path / f"m{level}.skops", compress=level)
+        with zipfile.ZipFile(path) as archive:
+            types = {info.compress_type for info in archive.infolist()}
+        assert types == {zipfile.ZIP_STORED if level == 0 else zipfile.ZIP_DEFLATED}, level
+        sizes[level] = path.stat().st_size
+    assert sizes[0] > sizes[1] > sizes[9]
+
+
+def test_metadata_of_a_loaded_model_is_the_one_saved(tmp_path):
+    """Mutant: ``model_metadata(model)`` always describing the model anew, losing the saved metrics and data."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib", metrics={"accuracy": 0.5}, data={"train": "posts.csv"})
+    metadata = model_metadata(load_model(path))
+    assert metadata["metrics"] == {"accuracy": 0.5} and metadata["data"] == {"train": "posts.csv"}
+    assert metadata == {key: value for key, value in model_metadata(path).items() if key != "file"}
