@@ -15,6 +15,7 @@ from fractions import Fraction
 import joblib
 import numpy as np
 import pytest
+import sklearn
 from PIL import Image
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -508,9 +509,12 @@ def test_model_file_refusals_say_what_to_do_in_full(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         load_model(path)
     path.write_bytes(data[:-20] + bytes(b ^ 1 for b in data[-20:]))
-    with pytest.raises(ModelIntegrityError, match=f"^{re.escape(str(path))} failed its integrity check: its metadata "
-                       r"and model hash to [0-9a-f]{64}, its header records [0-9a-f]{64}\. The file is corrupted or "
-                       r"was altered; it was not loaded\.$"):
+    problem = r"its metadata and model hash to [0-9a-f]{64}, its header records [0-9a-f]{64}"
+    with pytest.raises(
+        ModelIntegrityError,
+        match=f"^{re.escape(str(path))} failed its integrity check: {problem}\\. The file is corrupted or was "
+        r"altered; it was not loaded\.$",
+    ):
         load_model(path)
     plain = tmp_path / "plain.joblib"
     joblib.dump(tiny_model(), plain)
@@ -579,7 +583,8 @@ def test_skops_files_are_deflated_at_the_level_asked(tmp_path):
             types = {info.compress_type for info in archive.infolist()}
         assert types == {zipfile.ZIP_STORED if level == 0 else zipfile.ZIP_DEFLATED}, level
         sizes[level] = path.stat().st_size
-    assert sizes[0] > sizes[1] > sizes[9]
+    # Measured 1,033,793 / 9,940 / 6,122 bytes; two files at one level can differ by a few bytes.
+    assert sizes[0] > sizes[1] > 1.3 * sizes[9]
 
 
 def test_metadata_of_a_loaded_model_is_the_one_saved(tmp_path):
@@ -588,3 +593,64 @@ def test_metadata_of_a_loaded_model_is_the_one_saved(tmp_path):
     metadata = model_metadata(load_model(path))
     assert metadata["metrics"] == {"accuracy": 0.5} and metadata["data"] == {"train": "posts.csv"}
     assert metadata == {key: value for key, value in model_metadata(path).items() if key != "file"}
+
+
+def test_pickles_refuse_a_trusted_list_and_say_why(tmp_path):
+    """Mutants of the refusal's message."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    message = (
+        f"{path} is a pickle (joblib): its types cannot be checked before it runs, so `trusted` does not apply. "
+        "Load it only if you trust its source, or ask for a skops file."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_model(path, trusted=["builtins.eval"])
+
+
+def test_a_headerless_model_warns_from_the_metadata_it_carries(tmp_path):
+    """Mutants: the metadata of a file without a header (``joblib.dump`` of a model ``save_model`` annotated)
+    not read from the model, so no version warning."""
+    model = tiny_model()
+    model.mmsent_metadata_ = {
+        "mmsent_version": "0.0.1",
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
+    }
+    joblib.dump(model, tmp_path / "old.joblib")
+    with pytest.warns(ModelVersionWarning, match=r"old.joblib was saved with mmsent 0\.0\.1 \(now "):
+        load_model(tmp_path / "old.joblib", require_hash=False)
+
+
+def test_only_gzip_files_with_mmsent_s_subfield_are_read_as_model_files(tmp_path):
+    """Mutant: gzip's magic ``or`` mmsent's subfield (for ``and``): a plain gzip pickle (``joblib.dump`` to
+    ``.gz``) was taken for a damaged model file, refused even with ``require_hash=False``."""
+    plain = tmp_path / "plain.gz"
+    joblib.dump(tiny_model(), plain)
+    assert plain.read_bytes()[:3] == b"\x1f\x8b\x08"
+    with pytest.raises(ValueError, match="plain.gz has no mmsent header"):
+        model_metadata(plain)
+    assert load_model(plain, require_hash=False).predict([[1.0]]) == [1]
+
+
+def test_a_file_cut_to_its_framing_is_damaged(tmp_path):
+    """Mutant: ``len(data) > 16`` for ``>= 16``: a joblib file cut right after its 16 bytes of framing was
+    called a file without a header rather than a damaged model file."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    path.write_bytes(path.read_bytes()[:16])
+    info = model_metadata(path)["file"]
+    assert info["problem"] == "its header is not the JSON save_model writes (damaged or cut short)"
+
+
+def test_the_zip_end_record_is_the_last_one_and_within_a_comments_reach(tmp_path):
+    """Mutants: ``find`` for ``rfind`` (a model holding the end record's signature in its data was split there);
+    the search not bounded to the last 22 + 65,535 bytes (a zip file followed by more data was read as a damaged
+    model file, after a scan of the whole file)."""
+    model = tiny_model()
+    model.blob_ = np.frombuffer(b"PK\x05\x06" * 64, np.uint8)  # stored as is with compress=0
+    path = save_model(model, tmp_path / "m.skops", compress=0)
+    assert b"PK\x05\x06" * 2 in path.read_bytes()
+    assert model_metadata(path)["file"]["integrity"] == "verified"
+    assert load_model(path).blob_.tobytes() == b"PK\x05\x06" * 64
+    padded = tmp_path / "padded.skops"
+    padded.write_bytes(path.read_bytes() + bytes(70_000))
+    with pytest.raises(ValueError, match="padded.skops has no mmsent header"):
+        model_metadata(padded)
