@@ -70,6 +70,7 @@ bench: $(VENV)/.installed-dev
 # Writes benchmarks/results/accuracy.{json,md}; skips when ../shared/data is absent.
 bench-accuracy: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/eval_solver.py
 
 export-cnn: $(VENV)/.installed-dev
 	$(BIN)/mmsent export-cnn

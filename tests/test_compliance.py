@@ -20,14 +20,14 @@ import pytest
 import scipy.sparse as sp
 from PIL import Image
 from sklearn.base import clone
-from sklearn.compose import make_column_transformer
+from sklearn.compose import ColumnTransformer, make_column_transformer
 from sklearn.exceptions import NotFittedError
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, Normalizer
+from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScaler
 from sklearn.utils import get_tags
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from mmsent import MultimodalSentimentClassifier
@@ -36,6 +36,7 @@ from mmsent.fusion import (
     AuxiliaryTaskScores,
     CrossModalProjector,
     GatedFusionClassifier,
+    LowMemoryColumnTransformer,
     ModalityClassifier,
     ModalityImputer,
     ModalityVotingClassifier,
@@ -88,6 +89,16 @@ ESTIMATORS = {
     "ModalityImputer": (ModalityImputer(FunctionTransformer(as_column)), pd.Series([1.0, None, 3.0, np.nan, 5.0])),
     "BatchedPipeline": (BatchedPipeline([("normalize", Normalizer())], batch_size=7), None),
     "ModalityClassifier": (branch(0), None),
+    # Weighted blocks, one of them sparse: its own join (scikit-learn's for a dense output).
+    "LowMemoryColumnTransformer": (
+        LowMemoryColumnTransformer(
+            [("scaled", StandardScaler(with_mean=False), [0]),
+             ("sparse", FunctionTransformer(sp.csr_matrix, accept_sparse=True, validate=True), [0])],
+            remainder=StandardScaler(with_mean=False), transformer_weights={"scaled": 2.0, "sparse": 0.5},
+            sparse_threshold=1.0,
+        ),
+        None,
+    ),
     "ModalityVotingClassifier": (ModalityVotingClassifier([("a", branch(0)), ("b", branch(1))]), None),
     **{f"CrossModalProjector[{method}]": (CrossModalProjector(method, n_components=2), None)
        for method in ("cca", "pls", "none")},
@@ -143,6 +154,7 @@ _MISSING_MODALITY = (
     "of the vote (missing='error' refuses it)"
 )
 _TWO_MODALITIES = "a post needs the image column this fusion reads: one column is an error naming the missing one"
+_AS_COLUMN_TRANSFORMER = "scikit-learn's ColumnTransformer of the same parameters fails it alike (checked below)"
 _PIPELINE_STEPS = "inherited from Pipeline: fit fits the steps in place (`steps` holds them fitted), as Pipeline does"
 
 # And one table of the checks expected to fail, each with its reason. Strict: a check that starts
@@ -151,6 +163,11 @@ EXPECTED_FAILED_CHECKS = {
     "BatchedPipeline": {
         "check_estimators_overwrite_params": _PIPELINE_STEPS,
         "check_dont_overwrite_parameters": _PIPELINE_STEPS,
+    },
+    "LowMemoryColumnTransformer": {
+        check: _AS_COLUMN_TRANSFORMER
+        for check in ("check_estimators_empty_data_messages", "check_estimator_sparse_array",
+                      "check_estimator_sparse_matrix", "check_fit1d", "check_fit2d_predict1d")
     },
     "ModalityVotingClassifier": {
         "check_classifiers_one_label_sample_weights": (
@@ -195,6 +212,17 @@ def test_the_tables_agree():
 )
 def test_sklearn_checks(estimator, check):
     check(estimator)
+
+
+def test_low_memory_column_transformer_fails_the_checks_column_transformer_fails():
+    ours = ESTIMATORS["LowMemoryColumnTransformer"][0]
+    theirs = ColumnTransformer(**ours.get_params(deep=False))
+    failed = [
+        {result["check_name"] for result in check_estimator(clone(estimator), on_fail=None)
+         if result["status"] == "failed"}
+        for estimator in (ours, theirs)
+    ]
+    assert failed[0] == failed[1] == set(EXPECTED_FAILED_CHECKS["LowMemoryColumnTransformer"])
 
 
 # -- the same contract, on the columns that the column transformers read -------------------------

@@ -2,6 +2,7 @@ import copy
 import gzip
 import hashlib
 import importlib
+import io
 import json
 import os
 import pickle
@@ -108,6 +109,37 @@ def test_round_trip_predicts_the_same(fitted, tmp_path):
     assert_same_predictions(joblib.load(path), clf, X)
     assert gzip.decompress(path.read_bytes())[:1] == b"\x80"  # a pickle stream
     assert not hasattr(clf, "mmsent_metadata_")  # the original object is untouched
+
+
+def test_a_joblib_file_holds_a_standard_pickle_that_loads_without_joblib(fitted, tmp_path, monkeypatch):
+    clf, X = fitted
+    path = save_model(clf, tmp_path / "model.joblib")
+    assert model_metadata(path)["pickler"] == "pickle"
+    assert b"NumpyArrayWrapper" not in gzip.decompress(path.read_bytes())  # joblib's own array records
+
+    def slow_reader(*args, **kwargs):
+        pytest.fail("a standard pickle went through joblib's pure-Python unpickler")
+
+    monkeypatch.setattr("mmsent._persistence.joblib.load", slow_reader)
+    assert_same_predictions(load_model(path), clf, X)
+
+
+def test_a_file_holding_joblibs_own_pickle_still_loads(fitted, tmp_path):
+    """As mmsent wrote its joblib files before the standard pickle: no "pickler", joblib's array records."""
+    clf, X = fitted
+    metadata = model_metadata(save_model(clf, tmp_path / "new.joblib"))
+    del metadata["file"], metadata["pickler"]
+    annotated = copy.copy(clf)
+    annotated.mmsent_metadata_ = metadata
+    stream = io.BytesIO()
+    joblib.dump(annotated, stream)
+    assert b"NumpyArrayWrapper" in stream.getvalue()
+    payload = gzip.compress(stream.getvalue(), mtime=0)[10:]  # gzip's body, without its own header
+    header = canonical({"metadata": metadata, "sha256": hashlib.sha256(canonical(metadata) + payload).hexdigest()})
+    path = tmp_path / "old.joblib"
+    path.write_bytes(joblib_file(header, payload))
+    assert model_metadata(path)["file"]["integrity"] == "verified"
+    assert_same_predictions(load_model(path), clf, X)
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)

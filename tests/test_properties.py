@@ -194,6 +194,38 @@ def test_a_row_with_more_fields_than_the_header_is_refused_never_shifted(widths,
             assert cells == rows  # every cell under its own name; a short row's missing cells are empty
 
 
+@FEW
+@given(
+    header=st.lists(st.sampled_from(["text", "label", "note", ""]), min_size=1, max_size=5),
+    chunk_size=st.sampled_from([None, 2]),
+)
+def test_a_header_naming_a_column_twice_is_refused(header, chunk_size):
+    """A repeated column name is refused naming the file and the name; pandas would rename it ``name.1``.
+
+    Blank names are not repeats: pandas names each ``Unnamed: i``, and nothing reads them.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "posts.csv"
+        cells = [f"c{column}" for column in range(len(header))]
+        path.write_text(",".join(header) + "\n" + ",".join(cells) + "\n", encoding="utf-8")
+
+        def read():
+            if chunk_size is None:
+                return read_manifest(path, required=(), check_files=False)
+            return pd.concat(list(iter_manifest(path, chunk_size, required=(), check_files=False)))
+
+        repeated = sorted({name for name in header if name and header.count(name) > 1})
+        if repeated:
+            with pytest.raises(ValueError, match="names a column more than once") as error:
+                read()
+            assert str(path) in str(error.value)
+            assert all(repr(name) in str(error.value) for name in repeated)
+        else:
+            frame = read()
+            named = [(name, cell) for name, cell in zip(header, cells) if name]
+            assert [frame.at[0, name] for name, _ in named] == [cell for _, cell in named]
+
+
 # -- HOG equals scikit-image on every input ------------------------------------------------------
 
 

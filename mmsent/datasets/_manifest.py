@@ -63,12 +63,26 @@ def _read_csv(path, encoding, **options):
     """The CSV file as one DataFrame, or as an iterator of them with ``chunksize``."""
     # Cells are text: "NA" stays the string "NA", an empty cell the empty string.
     try:
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, encoding=encoding)
+        _check_header(path, header)
         frames = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise _unreadable(path, exc) from None
     if "chunksize" not in options:
         return _checked_fields(path, frames)
     return _checked_chunks(path, frames)
+
+
+def _check_header(path, header):
+    """Refuse a header that names a column twice: pandas would rename the second ``name.1`` silently."""
+    names = header.iloc[0].tolist() if len(header) else []
+    repeated = sorted({name for name in names if name and names.count(name) > 1})  # blank ones become "Unnamed: i"
+    if repeated:
+        where = "; ".join(
+            f"{name!r} is columns {', '.join(str(i + 1) for i, other in enumerate(names) if other == name)}"
+            for name in repeated
+        )
+        raise ValueError(f"{path}: the header names a column more than once ({where}): rename the repeats")
 
 
 def _unreadable(path, exc):

@@ -11,6 +11,7 @@ from ._builders import (
     make_fusion_model,
     modality_contributions,
 )
+from ._columns import LowMemoryColumnTransformer
 from ._gated import GatedFusionClassifier, confidence_features
 from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
 from ._multitask import AuxiliaryTaskScores
@@ -24,6 +25,7 @@ __all__ = [
     "AuxiliaryTaskScores",
     "CrossModalProjector",
     "GatedFusionClassifier",
+    "LowMemoryColumnTransformer",
     "ModalityClassifier",
     "ModalityImputer",
     "ModalityVotingClassifier",

@@ -3,12 +3,12 @@
 import numpy as np
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import StackingClassifier, VotingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from ._columns import LowMemoryColumnTransformer
 from ._gated import GatedFusionClassifier
 from ._missing import ModalityClassifier, ModalityImputer, ModalityVotingClassifier
 from ._multitask import AuxiliaryTaskScores
@@ -42,7 +42,7 @@ def _calibrated(classifier, probabilities_wanted):
 
 def _modality_pipeline(name, features, column, classifier):
     """One modality end to end: select its column, featurize, classify."""
-    select = ColumnTransformer([(name, clone(features), column)], sparse_threshold=_DENSER_THAN_CSR)
+    select = LowMemoryColumnTransformer([(name, clone(features), column)], sparse_threshold=_DENSER_THAN_CSR)
     return Pipeline([("features", select), ("classifier", classifier)])
 
 
@@ -196,7 +196,7 @@ def make_fusion_model(
         return (name, ModalityClassifier(branch, columns[name]) if missing == "renormalize" else branch)
 
     def side_by_side():
-        return ColumnTransformer(
+        return LowMemoryColumnTransformer(
             [(name, clone(features[name]), columns[name]) for name in MODALITIES],
             transformer_weights=weights,
             sparse_threshold=_DENSER_THAN_CSR,
@@ -344,7 +344,7 @@ def _stacking_contributions(model):
     if isinstance(meta_learner, Pipeline):
         meta_learner = meta_learner[-1]
     coef = np.abs(np.atleast_2d(meta_learner.coef_))[:, :n_meta]
-    names = [name for name, est in zip(model.named_estimators_, model.estimators_) if est != "drop"]
+    names = [name for name, est in model.named_estimators_.items() if not (isinstance(est, str) and est == "drop")]
     # Every base estimator contributes the same number of meta-features, in order.
     per_estimator = n_meta // len(names)
     mass = {

@@ -21,6 +21,26 @@ def _rows(X, mask):
     return X if mask.all() else _safe_indexing(X, np.flatnonzero(mask), axis=0)
 
 
+# Entries of a sparse block averaged at a time (see _column_means).
+_MEAN_CHUNK = 2**18
+
+
+def _column_means(features):
+    """``np.asarray(features.mean(axis=0), dtype=float).ravel()``; a float CSR block's without copying it.
+
+    SciPy's mean multiplies a copy of the whole block (its values, column indices and row
+    pointers) by 1 / n_rows, then adds the products of each column in row order: here the
+    same products, added in the same order and precision, a chunk of entries at a time.
+    """
+    if not (sp.issparse(features) and features.format == "csr" and features.dtype in (np.float32, np.float64)):
+        return np.asarray(features.mean(axis=0), dtype=float).ravel()
+    scale, sums = 1.0 / features.shape[0], np.zeros(features.shape[1], dtype=features.dtype)
+    for start in range(0, features.nnz, _MEAN_CHUNK):
+        stop = start + _MEAN_CHUNK
+        np.add.at(sums, features.indices[start:stop], features.data[start:stop] * scale)
+    return sums.astype(float)
+
+
 class ModalityImputer(TransformerMixin, BaseEstimator):
     """Featurize one modality's column; posts that lack it get a learnt stand-in and a flag.
 
@@ -117,7 +137,7 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         features = self.transformer_.fit_transform(_rows(X, present), None if y is None else _rows(y, present))
         self.sparse_output_ = sp.issparse(features)
         mean = self.fill == "mean" or (self.fill == "auto" and not self.sparse_output_)
-        self.fill_ = np.asarray(features.mean(axis=0), dtype=float).ravel() if mean else np.zeros(features.shape[1])
+        self.fill_ = _column_means(features) if mean else np.zeros(features.shape[1])
         self.n_missing_fit_ = int((~present).sum())
         return self._assemble(features, present)
 

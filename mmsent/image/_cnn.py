@@ -13,12 +13,14 @@ import hashlib
 import os
 import shutil
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from joblib import cpu_count
 from PIL import Image
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -160,9 +162,13 @@ def export_cnn(path=None, *, weights=None, overwrite=False):
     return path
 
 
-def _session(sha256, load, providers, n_threads):
-    """The onnxruntime session of the network whose bytes ``load()`` returns, made once per process."""
-    key = (sha256, tuple(providers), n_threads)
+def _session(sha256, load, providers):
+    """The onnxruntime session of the network whose bytes ``load()`` returns, made once per process.
+
+    Each call runs on its calling thread alone: :class:`CNNEmbedder` runs one batch per thread, which
+    keeps the cores busier than one batch split over threads operator by operator.
+    """
+    key = (sha256, tuple(providers))
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
@@ -174,11 +180,8 @@ def _session(sha256, load, providers, n_threads):
                 ) from None
             network = load()
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = 0 if n_threads is None else n_threads
+            options.intra_op_num_threads = 1
             options.log_severity_level = 3  # warnings about unused initialisers are noise here
-            # Idle threads sleep instead of spinning: on a shared or busy machine spinning
-            # threads steal the cores the working ones need (measured 30 -> 41 img/s here).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 session = onnxruntime.InferenceSession(network, options, providers=list(providers))
             except Exception as exc:  # noqa: BLE001 - onnxruntime's errors derive from Exception only
@@ -262,8 +265,11 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     preprocessing. The input is an image column (paths, bytes, PIL images, uint8
     arrays), or a decoded ``(n, h, w, 3)`` batch whose images are used as arrays
     (a 64x64 batch is upscaled: pass the raw column for the best embeddings).
-    Batches of ``batch_size`` images run through the network; the next batch is
-    decoded while the network runs.
+    Batches of ``batch_size`` images are decoded and run through the network,
+    ``n_threads`` batches at a time, each by one thread: the cores stay busy
+    between the network's operators, which one batch split over threads does not
+    achieve (a transform of fewer images is split into smaller batches so that
+    every thread has one).
 
     With more than one of ``views``, each image goes through the network once per
     view and its embedding is the mean of theirs (test-time augmentation).
@@ -296,7 +302,8 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         ``("CUDAExecutionProvider", "CPUExecutionProvider")`` with the
         ``onnxruntime-gpu`` package on a GPU machine.
     n_threads : int, default=None
-        onnxruntime's threads within an operator; None: one per core.
+        Batches embedded at the same time, each by one thread (onnxruntime runs
+        each call single-threaded); None: one per core.
     n_jobs : int, default=None
         Threads that decode images (``-1``: one per core).
     cache_dir : str, path-like, "auto" or None, default="auto"
@@ -400,7 +407,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.model_path_ = str(path)
         self.model_sha256_ = hashlib.sha256(network).hexdigest()
         self.n_features_out_ = EMBEDDING_SIZE
-        _session(self.model_sha256_, lambda: network, self.providers, self.n_threads)
+        _session(self.model_sha256_, lambda: network, self.providers)
         return self
 
     def _network(self):
@@ -451,7 +458,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _embed(self, crops):
         """``(n, n_views, 224, 224, 3)`` crops → ``(n, 1280)`` embeddings, the mean over each image's views."""
-        session = _session(self.model_sha256_, self._network, self.providers, self.n_threads)
+        session = _session(self.model_sha256_, self._network, self.providers)
         n_images, n_views = crops.shape[:2]
         (embedded,) = session.run(["embedding"], {"pixels": crops.reshape(n_images * n_views, *crops.shape[2:])})
         return embedded.reshape(n_images, n_views, -1).mean(axis=1, dtype=np.float32)
@@ -464,20 +471,17 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         crop = cnn_views(source, self.views, self.max_pixels) if embedding is None else None
         return _Prepared(digest, embedding, crop)
 
-    def _batches(self, values, cache):
-        """Prepared batches, one ahead of the caller: the next is read and decoded while the network runs."""
-
-        def load(start):
-            chunk = values[start : start + self.batch_size]
-            return load_rows(chunk, lambda value: self._prepare(value, cache), n_jobs=self.n_jobs)
-
-        with ThreadPoolExecutor(1) as prefetch:  # one pipeline stage; load_rows has the decoding threads
-            pending = prefetch.submit(load, 0)
-            for start in range(0, len(values), self.batch_size):
-                rows = pending.result()
-                following = start + self.batch_size
-                pending = prefetch.submit(load, following) if following < len(values) else None
-                yield start, rows
+    def _embed_batch(self, values, start, stop, cache):
+        """Rows ``start:stop`` read, decoded and embedded: ``(rows, positions embedded, their embeddings)``."""
+        rows = load_rows(values[start:stop], lambda value: self._prepare(value, cache), n_jobs=self.n_jobs)
+        todo = [
+            (position, row.value)
+            for position, row in enumerate(rows, start)
+            if row.error is None and row.value.embedding is None
+        ]
+        if not todo:
+            return rows, todo, None
+        return rows, todo, self._embed(np.stack([prepared.crop for _, prepared in todo]))
 
     def transform(self, X):
         """Embed every row; raises :class:`ImageDecodeError` naming all unreadable rows."""
@@ -487,26 +491,43 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         cache = self._embedding_cache()
         embeddings = np.zeros((len(values), EMBEDDING_SIZE), dtype=np.float32)
         failures = []
+        threads = cpu_count() if self.n_threads is None else self.n_threads
+        size = max(1, min(self.batch_size, -(-len(values) // threads)))  # a batch for every thread
+        starts = iter(range(0, len(values), size))
         bar = progress_bar(
             len(values), desc="CNN embed", unit="images", verbose=self.verbose, min_total=_PROGRESS_MIN_IMAGES
         )
-        with bar:
-            for start, rows in self._batches(values, cache):
-                todo = []  # (position, prepared image) of the images the network must embed
-                for position, row in enumerate(rows, start):
-                    if row.error is not None:
-                        failures.append((position, row.error))
-                    elif row.value.embedding is not None:
-                        embeddings[position] = row.value.embedding
-                    else:
-                        todo.append((position, row.value))
-                if todo:
-                    positions = [position for position, _ in todo]
-                    embeddings[positions] = self._embed(np.stack([prepared.crop for _, prepared in todo]))
-                    if cache is not None:
-                        for position, prepared in todo:
-                            cache.put(prepared.digest, embeddings[position])
-                bar.update(len(rows))
+        with bar, ThreadPoolExecutor(threads) as pool:
+            # Batches are taken in order, and only threads + 1 are in flight: bounded memory, and an error
+            # cancels the rest.
+            pending = deque()
+
+            def submit_next():
+                start = next(starts, None)
+                if start is not None:
+                    pending.append((start, pool.submit(self._embed_batch, values, start, start + size, cache)))
+
+            for _ in range(threads + 1):
+                submit_next()
+            try:
+                while pending:
+                    start, future = pending.popleft()
+                    rows, todo, embedded = future.result()
+                    submit_next()
+                    for position, row in enumerate(rows, start):
+                        if row.error is not None:
+                            failures.append((position, row.error))
+                        elif row.value.embedding is not None:
+                            embeddings[position] = row.value.embedding
+                    if todo:
+                        embeddings[[position for position, _ in todo]] = embedded
+                        if cache is not None:
+                            for position, prepared in todo:
+                                cache.put(prepared.digest, embeddings[position])
+                    bar.update(len(rows))
+            finally:
+                for _, future in pending:
+                    future.cancel()
         if failures:
             labels = list(range(len(values))) if decoded_batch else row_labels(X)
             raise ImageDecodeError.for_rows([(labels[i], why) for i, why in failures], len(values))

@@ -9,6 +9,7 @@ _EXPORTS = {
     "clear_token_cache": "._tokenizer",
     "passthrough_tokens": "._tokenizer",
     "TextCleaner": "._features",
+    "NgramVocabulary": "._vectorizer",
     "TokenTfidfVectorizer": "._vectorizer",
     "TextDecodeError": "._features",
     "make_text_features": "._features",

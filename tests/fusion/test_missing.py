@@ -88,6 +88,18 @@ def test_sparse_stand_ins_equal_stacking_reordering_and_joining_the_flag(add_ind
         np.testing.assert_array_equal(getattr(ours, part), getattr(expected, part))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("chunk", [7, 2**18])
+def test_the_mean_of_sparse_features_is_scipys_to_the_bit(dtype, chunk, monkeypatch):
+    # Summed a chunk at a time instead of from a scaled copy of the block: the same products, in the same order.
+    monkeypatch.setattr("mmsent.fusion._missing._MEAN_CHUNK", chunk)
+    features = sp.random(500, 30, density=0.4, format="csr", random_state=0, dtype=dtype) * 1000
+    imputer = ModalityImputer(FunctionTransformer(lambda column: features, accept_sparse=True), fill="mean")
+    imputer.fit(pd.Series(np.ones(500)))
+    expected = np.asarray(features.mean(axis=0), dtype=float).ravel()
+    assert imputer.fill_.dtype == expected.dtype and imputer.fill_.tobytes() == expected.tobytes()
+
+
 def test_imputer_keeps_text_sparse_with_an_empty_document_as_stand_in():
     imputer = ModalityImputer(make_text_features())
     texts = pd.Series(["很 好", None, "很 差", "  "], dtype=object)

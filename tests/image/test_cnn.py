@@ -6,6 +6,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from collections import Counter
 
@@ -350,6 +351,49 @@ def test_embeddings_are_cached_by_content_and_cleared(onnx_path, tmp_path):
     clear_embedding_cache(cache)
     assert not cache.exists()
     np.testing.assert_allclose(embedder.transform([str(first)]), embeddings[:1], atol=1e-6)
+
+
+@needs_cnn
+@pytest.mark.parametrize("n_threads, batch_size", [(1, 2), (2, 2), (3, 32)])
+def test_batches_run_one_per_thread_and_land_in_order(onnx_path, tmp_path, monkeypatch, n_threads, batch_size):
+    """Each row's embedding is its own, whatever thread embedded its batch; few rows are split for the threads;
+    cached rows skip the network and bad rows are named."""
+    images = [photo(seed) for seed in range(7)]
+    single = CNNEmbedder(model_path=onnx_path, cache_dir=None).fit()
+    alone = np.stack([single.transform([image])[0] for image in images])
+    embedder = CNNEmbedder(model_path=onnx_path, cache_dir=tmp_path, n_threads=n_threads, batch_size=batch_size).fit()
+    embedder.transform(images[:2])  # cached from now on
+    calls = []
+    network = CNNEmbedder._embed
+
+    def recorded(self, crops):
+        calls.append((threading.get_ident(), len(crops)))
+        return network(self, crops)
+
+    monkeypatch.setattr(CNNEmbedder, "_embed", recorded)
+    np.testing.assert_allclose(embedder.transform(images), alone, atol=1e-5)
+    size = min(batch_size, -(-7 // n_threads))
+    expected = [len([i for i in range(start, min(start + size, 7)) if i >= 2]) for start in range(0, 7, size)]
+    assert sorted(n for _, n in calls) == sorted(n for n in expected if n)  # the two cached rows never ran
+    assert len({thread for thread, _ in calls}) <= n_threads
+    with pytest.raises(ImageDecodeError) as caught:
+        embedder.transform([images[0], None, images[3], b"not an image"])
+    assert [row for row, _ in caught.value.problems] == [1, 3]
+
+
+@needs_cnn
+def test_a_failing_batch_stops_the_rest(onnx_path, tmp_path, monkeypatch):
+    embedder = CNNEmbedder(model_path=onnx_path, cache_dir=None, n_threads=1, batch_size=1).fit()
+    calls = []
+
+    def failing(self, crops):
+        calls.append(len(crops))
+        raise RuntimeError("the network failed")
+
+    monkeypatch.setattr(CNNEmbedder, "_embed", failing)
+    with pytest.raises(RuntimeError, match="the network failed"):
+        embedder.transform([photo(seed) for seed in range(20)])
+    assert len(calls) <= 2  # the first batch, and at most the one queued behind it: never all 20
 
 
 @needs_cnn

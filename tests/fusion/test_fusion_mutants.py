@@ -1,0 +1,162 @@
+"""Tests written for the survivors of mutation testing of mmsent/fusion (`_columns`, `_missing`, `_builders`).
+
+Each fails with its mutant applied (docs/mutation.md names them) and passes on the code as it is.
+"""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import StackingClassifier
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mmsent.fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier, modality_contributions
+
+
+def _two_features(column):
+    """Feature 0 is the value (it tells the classes apart here), feature 1 the row number modulo 3 (noise)."""
+    values = np.asarray(list(column), dtype=float)
+    return np.column_stack([values, np.arange(len(values)) % 3])
+
+
+# -- ModalityImputer ------------------------------------------------------------------
+
+
+def test_imputer_fit_passes_the_labels_of_present_posts_on():
+    # A supervised transformer (SelectKBest needs y) learns from the labels of the posts that have the modality.
+    imputer = ModalityImputer(make_pipeline(FunctionTransformer(_two_features), SelectKBest(f_classif, k=1)))
+    X = pd.Series([0.0, 1.0, None, 0.1, 0.9, 0.2, 1.1], dtype=object)
+    y = np.array([0, 1, 1, 0, 1, 0, 1])
+    assert imputer.fit(X, y) is imputer
+    assert imputer.transformer_[-1].get_support().tolist() == [True, False]
+    assert imputer.transform([5.0, None]).tolist() == [[5.0, 0.0], [_mean_present(X), 1.0]]
+
+
+def _mean_present(X):
+    return float(np.mean([v for v in X if v is not None]))
+
+
+def test_sparse_stand_ins_are_written_into_the_output_with_int32_indices():
+    # One allocation of the output, with int32 column indices: float64 or int64 indices would cost 8 bytes an
+    # entry more and a conversion (scipy keeps int32 where it can), the memory this function exists to save.
+    rows, per_row = 50_000, 32
+    present = np.ones(rows, dtype=bool)
+    present[::100] = False
+    n_present = int(present.sum())
+    features = sp.csr_matrix(
+        (
+            np.ones(n_present * per_row, dtype=np.float32),
+            np.tile(np.arange(per_row, dtype=np.int32), n_present),
+            np.arange(0, n_present * per_row + 1, per_row, dtype=np.int32),
+        ),
+        shape=(n_present, per_row),
+    )
+    imputer = ModalityImputer(FunctionTransformer())
+    imputer.fill_ = np.arange(per_row, dtype=float)
+    tracemalloc.start()
+    try:
+        out = imputer._sparse_with_stand_ins(features, present, np.float32)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.indices.dtype == out.indptr.dtype == np.int32 and out.data.dtype == np.float32
+    output = out.data.nbytes + out.indices.nbytes + out.indptr.nbytes
+    # The output, a boolean mask of its entries and a few arrays of one number per row.
+    assert peak < output + out.nnz + 40 * rows
+    assert out[1].toarray().ravel().tolist() == [1.0] * per_row + [0.0]
+    assert out[0].toarray().ravel().tolist() == [*range(per_row), 1.0]  # the stand-in fill_ and the flag
+
+
+def _branch(column, abstains=True):
+    branch = make_pipeline(make_column_transformer(("passthrough", [column])), LogisticRegression())
+    return ModalityClassifier(branch, column) if abstains else branch
+
+
+# -- ModalityVotingClassifier ---------------------------------------------------------
+
+
+def test_soft_voting_follows_the_mean_probability_not_the_ballots():
+    X = pd.DataFrame({"text": [0.0, 1.0] * 10, "image": [0.0, 1.0] * 10})
+    vote = ModalityVotingClassifier([("text", _branch("text")), ("image", _branch("image"))], voting="soft")
+    vote.fit(X, [0, 1] * 10)
+    # The text leans a little to class 0, the image is class 1 for sure.
+    post = pd.DataFrame({"text": [0.45], "image": [5.0]})
+    assert vote.estimators_[0].predict_proba(post)[0, 0] > 0.5 and vote.predict_proba(post)[0, 1] > 0.5
+    assert vote.predict(post).tolist() == [1]
+    assert vote.set_params(voting="hard").predict(post).tolist() == [0]  # one ballot each: the first class
+
+
+def test_voting_renormalises_weights_below_one_and_divides_by_no_zero():
+    X = pd.DataFrame({"text": [0.0, 1.0] * 10, "image": [0.0, 1.0] * 10})
+    branches = [("text", _branch("text")), ("image", _branch("image"))]
+    vote = ModalityVotingClassifier(branches, voting="soft", weights=[0.25, 0.75]).fit(X, [0, 1] * 10)
+    posts = pd.DataFrame({"text": [0.3, None], "image": [None, None]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a post with no modality must not divide 0 by 0, even in a discarded branch
+        proba = vote.predict_proba(posts)
+    # Text alone: its own probabilities (weight 0.25 renormalised to 1), then the class prior.
+    np.testing.assert_allclose(proba[0], vote.estimators_[0].predict_proba(posts.iloc[:1])[0], rtol=1e-12)
+    assert proba[1].tolist() == vote.class_prior_.tolist() == [0.5, 0.5]
+
+
+class _WeightedModality(ModalityClassifier):
+    """Records the sample weights its fit is given."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.sample_weight_ = sample_weight
+        return super().fit(X, y)
+
+
+def test_voting_passes_fit_parameters_on_to_its_estimators():
+    X = pd.DataFrame({"text": [0.0, 1.0] * 5, "image": [0.0, 1.0] * 5})
+    branches = [(name, _WeightedModality(_branch(name, abstains=False), name)) for name in ("text", "image")]
+    weights = np.arange(1.0, 11.0)
+    vote = ModalityVotingClassifier(branches).fit(X, [0, 1] * 5, sample_weight=weights)
+    for estimator in vote.estimators_:
+        np.testing.assert_array_equal(estimator.sample_weight_, weights)
+
+
+# -- _builders ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("abstains", [False, True])
+def test_stacking_contributions_are_each_modalitys_share_of_the_meta_coefficients(n_classes, abstains):
+    # The text scores tell the classes apart, the image's barely: the meta-learner leans on the text.
+    rng = np.random.default_rng(0)
+    y = np.arange(150) % n_classes
+    X = pd.DataFrame({"text": y + rng.normal(0, 0.3, 150), "image": y + rng.normal(0, 3.0, 150)})
+    meta_learner = LogisticRegression()
+    if abstains:  # as make_fusion_model's missing="renormalize": the image's NaN scores imputed and flagged
+        X.loc[X.index[::5], "image"] = None
+        meta_learner = Pipeline([("impute", SimpleImputer(add_indicator=True)), ("logistic", meta_learner)])
+    model = StackingClassifier(
+        [("text", _branch("text", abstains)), ("image", _branch("image", abstains))], final_estimator=meta_learner, cv=3
+    ).fit(X, y)
+    coef = np.abs(np.atleast_2d(model.final_estimator_[-1].coef_ if abstains else model.final_estimator_.coef_))
+    per_branch = 1 if n_classes == 2 else n_classes
+    assert coef.shape[1] == (2 + abstains) * per_branch  # a flag per image score column: nobody's share
+    text = coef[:, :per_branch].sum() / coef[:, : 2 * per_branch].sum()
+    shares = modality_contributions(model, "stack", text_weight=1.0, image_weight=1.0)
+    assert list(shares) == ["text", "image"]
+    assert shares["text"] == pytest.approx(text) and shares["image"] == pytest.approx(1 - text)
+    assert 0.5 < shares["text"] < 1
+
+
+def test_stacking_contributions_name_the_branches_left_when_one_is_dropped():
+    """A branch set to "drop" has no share, and the one left is reported under its own name."""
+    rng = np.random.default_rng(1)
+    y = np.arange(90) % 2
+    X = pd.DataFrame({"text": y + rng.normal(0, 3.0, 90), "image": y + rng.normal(0, 0.3, 90)})
+    model = StackingClassifier(
+        [("text", "drop"), ("image", _branch("image", False))], final_estimator=LogisticRegression(), cv=3
+    ).fit(X, y)
+    assert modality_contributions(model, "stack", text_weight=1.0, image_weight=1.0) == {"image": 1.0}
