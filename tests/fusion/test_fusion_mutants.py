@@ -17,8 +17,15 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import check_valid_tag_types
 
-from mmsent.fusion import ModalityClassifier, ModalityImputer, ModalityVotingClassifier, modality_contributions
+from mmsent.fusion import (
+    AuxiliaryTaskScores,
+    ModalityClassifier,
+    ModalityImputer,
+    ModalityVotingClassifier,
+    modality_contributions,
+)
 
 
 def _two_features(column):
@@ -160,3 +167,14 @@ def test_stacking_contributions_name_the_branches_left_when_one_is_dropped():
         [("text", "drop"), ("image", _branch("image", False))], final_estimator=LogisticRegression(), cv=3
     ).fit(X, y)
     assert modality_contributions(model, "stack", text_weight=1.0, image_weight=1.0) == {"image": 1.0}
+
+
+def test_auxiliary_task_scores_name_their_columns_as_objects_and_type_their_tags():
+    """Mutants: feature names left a fixed-width string array (scikit-learn's are object arrays, to take any name);
+    the 2-D input tag set to None, which scikit-learn's tag check refuses."""
+    X = pd.DataFrame({"brightness": [0.1, 0.9, 0.2, 0.8] * 6, "image_label": ["dark", "light", "dark", "light"] * 6})
+    image = make_pipeline(make_column_transformer(("passthrough", ["brightness"])), LogisticRegression())
+    task = AuxiliaryTaskScores(image, "image_label", cv=3).fit(X)
+    names = task.get_feature_names_out()
+    assert names.dtype == object and names.tolist() == ["image_label_light"]
+    check_valid_tag_types("AuxiliaryTaskScores", task)
