@@ -21,11 +21,15 @@ from sklearn.utils.estimator_checks import check_valid_tag_types
 
 from mmsent.fusion import (
     AuxiliaryTaskScores,
+    CrossModalProjector,
     ModalityClassifier,
     ModalityImputer,
     ModalityVotingClassifier,
+    SharedSpaceFeatures,
     modality_contributions,
 )
+
+from .test_projection import STACK, sarcasm_posts
 
 
 def _two_features(column):
@@ -178,3 +182,17 @@ def test_auxiliary_task_scores_name_their_columns_as_objects_and_type_their_tags
     names = task.get_feature_names_out()
     assert names.dtype == object and names.tolist() == ["image_label_light"]
     check_valid_tag_types("AuxiliaryTaskScores", task)
+
+
+def test_shared_space_features_fitted_without_names_refuse_other_columns():
+    """Mutants: transform's check of the columns skipped, or skipped whenever X is a frame (``and`` -> ``or``)."""
+    X, _ = sarcasm_posts(n=30)
+    array = X[["text", "image"]].to_numpy()
+    features = SharedSpaceFeatures(
+        STACK, STACK, text_column=0, image_column=1, projector=CrossModalProjector(n_components=2)
+    ).fit(array)
+    assert features.transform(array).shape[0] == 30
+    extra = np.column_stack([array, array[:, :1]])
+    for wider in (extra, pd.DataFrame(extra)):
+        with pytest.raises(ValueError, match="X has 3 features, but SharedSpaceFeatures is expecting 2"):
+            features.transform(wider)
