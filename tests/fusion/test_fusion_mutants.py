@@ -196,3 +196,11 @@ def test_shared_space_features_fitted_without_names_refuse_other_columns():
     for wider in (extra, pd.DataFrame(extra)):
         with pytest.raises(ValueError, match="X has 3 features, but SharedSpaceFeatures is expecting 2"):
             features.transform(wider)
+
+
+def test_shared_space_features_fit_passes_the_labels_to_its_featurizers():
+    """Mutants: ``fit`` calling ``fit_transform(X)`` without ``y``: a featurizer that learns from labels fails."""
+    X, y = sarcasm_posts(n=40)
+    select = make_pipeline(STACK, SelectKBest(f_classif, k=2))
+    features = SharedSpaceFeatures(select, STACK, projector=CrossModalProjector(n_components=2)).fit(X, y)
+    assert features.text_features_[-1].get_support().sum() == 2
