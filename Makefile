@@ -67,7 +67,7 @@ docs: $(VENV)/.installed-docs
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench.py
 
-# Writes benchmarks/results/accuracy.{json,md}; skips when ../shared/data is absent.
+# Writes benchmarks/results/accuracy.{json,md} and solver.{json,md}; skips when ../shared/data is absent.
 bench-accuracy: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/eval_solver.py
