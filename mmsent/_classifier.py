@@ -295,8 +295,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     def _make_classifier(self):
         if self.classifier == "linear_svc":
-            # liblinear's own tolerance for its dual solver, not scikit-learn's 1e-4: fits 1.5-2.6x faster with
-            # the same cross-validated accuracy (benchmarks/eval_solver.py). Stopping that early, the solution
+            # liblinear's own tolerance for its dual solver, not scikit-learn's 1e-4: 2.0-2.7x less solver time
+            # with the same cross-validated accuracy (benchmarks/eval_solver.py). Stopping that early, the solution
             # depends on the order the solver visits the posts, so the order is seeded: the same fit twice is
             # the same model.
             return LinearSVC(C=self.C, class_weight=self.class_weight, tol=_LIBLINEAR_TOL, random_state=0)
