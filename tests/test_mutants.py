@@ -11,6 +11,7 @@ import threading
 import warnings
 import zipfile
 from fractions import Fraction
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -569,7 +570,8 @@ def test_version_warnings_name_each_mismatch_and_point_at_the_caller(tmp_path, m
         f"{path} was saved with mmsent {__version__} (now 99.0), numpy {saved_numpy} (now 0.0); predictions may "
         "differ. Re-fit and save the model with the current versions to be sure."
     )
-    assert caught[0].filename == __file__
+    if "mutants" not in Path(__file__).parts:  # mutmut's trampolines add frames between the test and the warning
+        assert caught[0].filename == __file__
 
 
 def test_skops_files_are_deflated_at_the_level_asked(tmp_path):
