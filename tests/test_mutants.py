@@ -1,6 +1,7 @@
 """Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
 import codecs
+import gzip
 import io
 import json
 import pickle
@@ -572,6 +573,15 @@ def test_version_warnings_name_each_mismatch_and_point_at_the_caller(tmp_path, m
     )
     if "mutants" not in Path(__file__).parts:  # mutmut's trampolines add frames between the test and the warning
         assert caught[0].filename == __file__
+
+
+def test_joblib_files_hold_a_protocol_5_pickle(tmp_path):
+    """Mutants: the payload pickled with Python's default protocol (4 before Python 3.14) rather than the protocol 5
+    that the format documents."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    stream = gzip.decompress(path.read_bytes())
+    assert stream[:2] == b"\x80\x05"  # PROTO 5
+    assert model_metadata(path)["pickler"] == "pickle"
 
 
 def test_skops_files_are_deflated_at_the_level_asked(tmp_path):
