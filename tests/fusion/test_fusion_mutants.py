@@ -1,4 +1,4 @@
-"""Tests written for the survivors of mutation testing of mmsent/fusion (`_columns`, `_missing`, `_builders`).
+"""Tests written for the survivors of mutation testing of mmsent/fusion.
 
 Each fails with its mutant applied (docs/mutation.md names them) and passes on the code as it is.
 """
@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import StackingClassifier
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_valid_tag_types
@@ -28,6 +30,7 @@ from mmsent.fusion import (
     SharedSpaceFeatures,
     modality_contributions,
 )
+from mmsent.fusion._projection import _Reducer
 
 from .test_projection import STACK, sarcasm_posts
 
@@ -204,3 +207,49 @@ def test_shared_space_features_fit_passes_the_labels_to_its_featurizers():
     select = make_pipeline(STACK, SelectKBest(f_classif, k=2))
     features = SharedSpaceFeatures(select, STACK, projector=CrossModalProjector(n_components=2)).fit(X, y)
     assert features.text_features_[-1].get_support().sum() == 2
+
+
+def _brightness_posts():
+    return pd.DataFrame({"brightness": [0.1, 0.9, 0.2, 0.8] * 6, "image_label": ["dark", "light", "dark", "light"] * 6})
+
+
+def test_auxiliary_task_scores_read_an_array_s_labels_by_position():
+    """Mutant: the label column always looked up by name (``hasattr(X, "columns") or True``): arrays fail."""
+    X = _brightness_posts().to_numpy()
+    image = make_pipeline(make_column_transformer(("passthrough", [0])), LogisticRegression())
+    scores = AuxiliaryTaskScores(image, 1, cv=3).fit_transform(X)
+    assert scores.shape == (24, 1) and (scores[X[:, 0] > 0.5] > 0).all()
+    with pytest.raises(ValueError, match=r"X has no column 2 of auxiliary labels \(X has shape \(24, 2\)\)"):
+        AuxiliaryTaskScores(image, 2, cv=3).fit(X)
+
+
+class _PredictOnly(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_auxiliary_task_scores_fall_back_to_probabilities_and_name_what_is_missing():
+    """Mutants: ``"predict_proba"`` misspelt in the automatic choice (an estimator without a decision function is
+    then refused); the errors' messages name ``NoneType`` or nothing instead of the estimator's type."""
+    X = _brightness_posts()
+    bayes = make_pipeline(make_column_transformer(("passthrough", ["brightness"])), GaussianNB())
+    task = AuxiliaryTaskScores(bayes, "image_label", cv=3).fit(X)
+    assert task.method_ == "predict_proba" and task.transform(X).shape == (24, 2)
+    with pytest.raises(ValueError, match="^method='decision_function', which Pipeline does not have$"):
+        AuxiliaryTaskScores(bayes, "image_label", method="decision_function").fit(X)
+    with pytest.raises(ValueError, match="^_PredictOnly has neither decision_function nor predict_proba$"):
+        AuxiliaryTaskScores(_PredictOnly(), "image_label").fit(X)
+
+
+@pytest.mark.parametrize("n_components", [2, 5])
+def test_a_reducer_fitted_then_applied_gives_what_fit_transform_gives(n_components):
+    """Mutant: ``fit`` calling ``fit_transform(None)`` (nothing in the package calls ``fit``; a clone in a pipeline
+    may). Both paths: reduced by TruncatedSVD (4 columns to 2), and only standardised (4 columns, 5 asked)."""
+    X = sp.random(30, 4, density=0.6, format="csr", random_state=0)
+    reducer = _Reducer(n_components, random_state=0)
+    np.testing.assert_allclose(reducer.fit(X).transform(X), _Reducer(n_components, random_state=0).fit_transform(X))
+    assert reducer.transform(X).shape == (30, min(n_components, 4))
