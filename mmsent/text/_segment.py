@@ -62,6 +62,10 @@ def _segmenter(backend, user_dict):
 
 
 def _words(text, segmenter, hmm):
+    # jieba's words are non-empty pieces of the text, so a blank text has only whitespace words, all dropped: a third
+    # of the texts between the entities of tweets are blank (" " between two hashtags), and jieba is not called there.
+    if not text or text.isspace():
+        return []
     return [t for t in segmenter.lcut(text, HMM=hmm) if not t.isspace()]
 
 

@@ -5,12 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
 from mmsent.text import JiebaTokenizer, TextCleaner, clear_token_cache, make_text_features
+from mmsent.text._segment import _segmenter, _words
 
 pytestmark = pytest.mark.usefixtures("fresh_token_cache")
 
@@ -169,6 +172,22 @@ def test_jieba_fast_backend_matches_jieba_on_plain_chinese():
         assert JiebaTokenizer(backend="jieba_fast")(sentence) == JiebaTokenizer(backend="jieba")(sentence)
     # The resolved backend is part of the cache key: tokens are never mixed.
     assert JiebaTokenizer(backend="jieba_fast") != JiebaTokenizer(backend="jieba")
+
+
+# Whitespace of every kind (ASCII, no-break, ideographic, line separators) beside what is not (zero-width
+# space, control characters), punctuation, digits, Latin and CJK letters, emoji.
+_BLANKS = " \t\n\r\x0b\x0c\x1c\x85\xa0\u2003\u2028\u3000"
+_CHARS = _BLANKS + "\u200b\x00\x7f.,!?-:;#@/%&+_()'\"…“”，。！？、0123456789aZxy好很差北京大学的了😀❤"
+
+
+@pytest.mark.parametrize("backend", ["jieba", "jieba_fast"])
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(alphabet=_BLANKS, max_size=6), st.text(alphabet=_CHARS, max_size=24)), hmm=st.booleans())
+def test_words_skip_blank_texts_as_jieba_would_drop_them(backend, text, hmm):
+    # jieba is not called on blank texts: its words there would all be whitespace, dropped.
+    pytest.importorskip(backend)
+    segmenter = _segmenter(backend, None)
+    assert _words(text, segmenter, hmm) == [word for word in segmenter.lcut(text, HMM=hmm) if not word.isspace()]
 
 
 def test_text_features_are_sparse_float32_with_bigrams():
