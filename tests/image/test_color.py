@@ -80,7 +80,8 @@ def test_one_image_builds_no_large_table():
     assert peak < 8 * 2**20  # the two small tables and their temporaries: about 5 MB
 
 
-def test_batches_of_many_images_are_chunked_the_same():
+def test_batches_of_many_images_are_chunked_the_same(monkeypatch):
+    monkeypatch.setattr(_color, "_CHUNK_PIXELS", 1_000)  # chunks of 3 images (16 x 16), the last one of 1
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
     histogram = ColorHistogram(bins=(6, 3, 3)).fit(images)

@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from joblib import parallel_config
 from PIL import Image
 from skimage.color import rgb2hsv
 from skimage.feature import hog as skimage_hog
@@ -25,6 +26,7 @@ from mmsent.image import (
     make_image_features,
     rgb_to_hsv,
 )
+from mmsent.image import _io
 from mmsent.image._cache import DecodedImages, EmbeddingCache, content_digest
 
 
@@ -112,6 +114,30 @@ def test_bad_rows_are_all_named_and_good_rows_are_not(tmp_path, image_files):
     assert "row 103: no image (missing value)" in message
     assert "row 104" in message and "uint8" in message
     assert "row 100" not in message and "row 105" not in message
+
+
+def test_files_are_read_whole_however_the_reads_are_cut_and_a_changed_size_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(encode(Image.fromarray(random_batch()[2]), "JPEG"))
+    read, fstat = os.read, os.fstat
+    monkeypatch.setattr(os, "read", lambda descriptor, n: read(descriptor, min(n, 7)))  # short reads, as allowed
+    assert _io.read_file(path) == path.read_bytes()
+    size = path.stat().st_size
+    for declared in (size - 10, size + 10):  # the file grew, or shrank, between fstat and read
+        monkeypatch.setattr(os, "fstat", lambda d, n=declared: os.stat_result((*fstat(d)[:6], n, *fstat(d)[7:10])))
+        with pytest.raises(ValueError, match=f"changed size while being read \\({declared:,} bytes, then"):
+            _io.read_file(path)
+
+
+def test_rows_load_in_this_thread_unless_threads_are_asked_for(monkeypatch):
+    cells = [1, None, "x", 4]
+    load = lambda cell: 10 // cell  # noqa: E731 - "x" and None fail, each row on its own
+    threaded = _io.load_rows(cells, load, n_jobs=2)
+    assert threaded[0] == (10, None) and threaded[1].error == "no image (missing value)" and threaded[2].value is None
+    monkeypatch.setattr(_io, "Parallel", None)  # one thread: joblib is not involved
+    assert _io.load_rows(cells, load) == _io.load_rows(cells, load, n_jobs=1) == threaded
+    with parallel_config(n_jobs=2), pytest.raises(TypeError):  # the configured default counts, as in joblib
+        _io.load_rows(cells, load)
 
 
 def test_decoded_files_are_cached_until_they_change(tmp_path, monkeypatch):

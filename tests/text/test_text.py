@@ -5,12 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 
 from mmsent.text import JiebaTokenizer, TextCleaner, clear_token_cache, make_text_features
+from mmsent.text._segment import _segmenter, _words
 
 pytestmark = pytest.mark.usefixtures("fresh_token_cache")
 
@@ -96,7 +99,7 @@ def counting_segmenter(monkeypatch):
 
 def test_each_document_is_segmented_once_across_cv_folds(monkeypatch):
     calls = counting_segmenter(monkeypatch)
-    docs = [f"第{i}个 很好" if i % 2 else f"第{i}个 很差" for i in range(30)]
+    docs = [f"第{i}个，很好" if i % 2 else f"第{i}个，很差" for i in range(30)]  # one run each (see _words)
     labels = np.arange(30) % 2
     features = make_text_features(tokenizer=JiebaTokenizer(backend="jieba"))
     scores = cross_val_score(make_pipeline(features, LinearSVC()), pd.Series(docs), labels, cv=5)
@@ -169,6 +172,29 @@ def test_jieba_fast_backend_matches_jieba_on_plain_chinese():
         assert JiebaTokenizer(backend="jieba_fast")(sentence) == JiebaTokenizer(backend="jieba")(sentence)
     # The resolved backend is part of the cache key: tokens are never mixed.
     assert JiebaTokenizer(backend="jieba_fast") != JiebaTokenizer(backend="jieba")
+
+
+# Whitespace of every kind (ASCII, no-break, ideographic, line separators) beside what is not (zero-width
+# space, control characters), punctuation, digits, Latin and CJK letters (dictionary words), emoji.
+_BLANKS = " \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2003\u2028\u202f\u3000"
+_CHARS = _BLANKS + "\u200b\x00\x7f.,!?-:;#@/%&+_()'\"…“”，。！？、0123456789aZxy好很差北京大学的了😀❤"
+_TEXTS = st.one_of(
+    st.text(alphabet=_BLANKS, max_size=6),
+    st.text(alphabet=_CHARS, max_size=24),
+    st.lists(st.sampled_from(["北京", "大学", "a.b", "ok", "很好", "\r\n", " ", "\u3000", "x-1"]), max_size=8).map("".join),
+)
+
+
+@pytest.mark.parametrize("backend", ["jieba", "jieba_fast"])
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_TEXTS, min_size=1, max_size=4), hmm=st.booleans())
+def test_words_of_runs_between_whitespace_are_jiebas_words_of_the_text(backend, texts, hmm):
+    # Each run between whitespace is segmented apart, once per memo, as jieba would in the whole text.
+    pytest.importorskip(backend)
+    segmenter = _segmenter(backend, None)
+    memo = {}  # shared by the texts, as by the documents of a batch
+    for text in texts * 2:
+        assert _words(text, segmenter, hmm, memo) == [w for w in segmenter.lcut(text, HMM=hmm) if not w.isspace()]
 
 
 def test_text_features_are_sparse_float32_with_bigrams():
