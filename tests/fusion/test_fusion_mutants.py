@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
 from mmsent.fusion import (
@@ -185,6 +186,9 @@ def test_auxiliary_task_scores_name_their_columns_as_objects_and_type_their_tags
     names = task.get_feature_names_out()
     assert names.dtype == object and names.tolist() == ["image_label_light"]
     check_valid_tag_types("AuxiliaryTaskScores", task)
+    # Mutants: each tag flipped. It reads posts (a frame of text, paths, labels with gaps), not a numeric matrix.
+    tags = get_tags(task).input_tags
+    assert (tags.two_d_array, tags.string, tags.allow_nan) == (False, True, True)
 
 
 def test_shared_space_features_fitted_without_names_refuse_other_columns():
