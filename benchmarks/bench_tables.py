@@ -21,6 +21,7 @@ SCRIPTS = {
     "scale": "bench_scale",
     "fusions": "bench_fusions",
     "solver": "eval_solver",
+    "mutation": "mutation_report",
 }
 
 

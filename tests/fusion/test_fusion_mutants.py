@@ -218,13 +218,17 @@ def _brightness_posts():
 
 
 def test_auxiliary_task_scores_read_an_array_s_labels_by_position():
-    """Mutant: the label column always looked up by name (``hasattr(X, "columns") or True``): arrays fail."""
+    """Mutants: the label column always looked up by name (``hasattr(X, "columns") or True``): arrays fail; the
+    message describing the other kind of input."""
     X = _brightness_posts().to_numpy()
     image = make_pipeline(make_column_transformer(("passthrough", [0])), LogisticRegression())
     scores = AuxiliaryTaskScores(image, 1, cv=3).fit_transform(X)
     assert scores.shape == (24, 1) and (scores[X[:, 0] > 0.5] > 0).all()
     with pytest.raises(ValueError, match=r"X has no column 2 of auxiliary labels \(X has shape \(24, 2\)\)"):
         AuxiliaryTaskScores(image, 2, cv=3).fit(X)
+    # Mutants: a frame's message giving its shape rather than its columns.
+    with pytest.raises(ValueError, match=r"no column 'label' of auxiliary labels \(its columns are \['brightness', "):
+        AuxiliaryTaskScores(image, "label", cv=3).fit(_brightness_posts())
 
 
 class _PredictOnly(ClassifierMixin, BaseEstimator):
