@@ -9,9 +9,12 @@ transform, rows are independent, pickling and refitting change nothing) is then
 checked here on the inputs they do read, given in the table.
 """
 
+import ast
 import importlib.util
+import inspect
 import io
 import pickle
+import re
 
 import joblib
 import numpy as np
@@ -299,3 +302,30 @@ def test_generated_feature_names_follow_scikit_learn(transformer, prefix):
         transformer.get_feature_names_out()
     out = transformer.fit_transform(IMAGES)
     assert transformer.get_feature_names_out().tolist() == [f"{prefix}{i}" for i in range(out.shape[1])]
+
+
+_DOCUMENTED_DEFAULT = re.compile(r"^    (\w+) : .*\bdefault=(.+)$", re.M)
+
+
+@pytest.mark.parametrize("cls", sorted({type(estimator) for estimator, _ in ESTIMATORS.values()}, key=str))
+def test_documented_defaults_are_the_signatures(cls):
+    """Each ``name : type, default=value`` of a class's Parameters section is its ``__init__``'s default (numpydoc's
+    convention, which scikit-learn checks the same way). Values that are not literals (an estimator) are skipped.
+    A class that documents none says its parameters are those of the scikit-learn class it extends: so are its
+    defaults."""
+    parameters = inspect.signature(cls.__init__).parameters
+    compared = 0
+    for name, text in _DOCUMENTED_DEFAULT.findall(cls.__doc__):
+        try:
+            documented = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            continue
+        assert name in parameters, f"{cls.__name__} documents a parameter {name} it does not take"
+        actual = parameters[name].default
+        assert documented == actual and type(documented) is type(actual), (cls.__name__, name, documented, actual)
+        compared += 1
+    defaults = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+    if defaults and not compared:  # "Parameters are those of <scikit-learn's class>": then its defaults are theirs
+        base = next(b for b in cls.__mro__[1:] if "__init__" in vars(b) and b.__module__.startswith("sklearn."))
+        theirs = inspect.signature(base.__init__).parameters
+        assert defaults == {name: theirs[name].default for name in defaults}, (cls.__name__, base)
