@@ -304,7 +304,7 @@ def test_generated_feature_names_follow_scikit_learn(transformer, prefix):
     assert transformer.get_feature_names_out().tolist() == [f"{prefix}{i}" for i in range(out.shape[1])]
 
 
-_DOCUMENTED_DEFAULT = re.compile(r"^    (\w+) : .*\bdefault=(.+)$", re.M)
+_DOCUMENTED_DEFAULT = re.compile(r"^    (\w+(?:, \w+)*) : .*\bdefault=(.+)$", re.M)
 
 
 @pytest.mark.parametrize("cls", sorted({type(estimator) for estimator, _ in ESTIMATORS.values()}, key=str))
@@ -315,15 +315,18 @@ def test_documented_defaults_are_the_signatures(cls):
     defaults."""
     parameters = inspect.signature(cls.__init__).parameters
     compared = 0
-    for name, text in _DOCUMENTED_DEFAULT.findall(cls.__doc__):
+    for names, text in _DOCUMENTED_DEFAULT.findall(cls.__doc__):
         try:
             documented = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
             continue
-        assert name in parameters, f"{cls.__name__} documents a parameter {name} it does not take"
-        actual = parameters[name].default
-        assert documented == actual and type(documented) is type(actual), (cls.__name__, name, documented, actual)
-        compared += 1
+        names = names.split(", ")  # "a, b : float, default=1.0" (both 1.0) or 'a, b : str, default="x", "y"'
+        values = documented if len(names) > 1 and isinstance(documented, tuple) else [documented] * len(names)
+        for name, value in zip(names, values, strict=True):
+            assert name in parameters, f"{cls.__name__} documents a parameter {name} it does not take"
+            actual = parameters[name].default
+            assert value == actual and type(value) is type(actual), (cls.__name__, name, value, actual)
+            compared += 1
     defaults = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
     if defaults and not compared:  # "Parameters are those of <scikit-learn's class>": then its defaults are theirs
         base = next(b for b in cls.__mro__[1:] if "__init__" in vars(b) and b.__module__.startswith("sklearn."))
