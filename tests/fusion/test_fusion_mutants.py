@@ -19,16 +19,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
 from mmsent.fusion import (
     AuxiliaryTaskScores,
     CrossModalProjector,
+    GatedFusionClassifier,
     ModalityClassifier,
     ModalityImputer,
     ModalityVotingClassifier,
     SharedSpaceFeatures,
+    confidence_features,
     modality_contributions,
 )
 from mmsent.fusion._projection import _Reducer
@@ -261,3 +264,24 @@ def test_a_reducer_fitted_then_applied_gives_what_fit_transform_gives(n_componen
     reducer = _Reducer(n_components, random_state=0)
     np.testing.assert_allclose(reducer.fit(X).transform(X), _Reducer(n_components, random_state=0).fit_transform(X))
     assert reducer.transform(X).shape == (30, min(n_components, 4))
+
+
+def test_confidence_margins_are_the_top_probability_minus_the_second_for_any_number_of_classes():
+    """Mutants: the margin taken over the top three probabilities (it is then the second minus the third); the
+    one-class case (no second probability: margin 0) sent down the general path or to ``hstack(None)``."""
+    three = confidence_features([np.array([[0.5, 0.3, 0.2]]), np.array([[0.1, 0.1, 0.8]])])[0]
+    np.testing.assert_allclose(three[[0, 3]], [0.2, 0.7])
+    with np.errstate(invalid="ignore", divide="ignore"):  # one class: its entropy is 0 / log(1)
+        one = confidence_features([np.array([[1.0], [1.0]]), np.array([[1.0], [np.nan]])])
+    np.testing.assert_array_equal(one[:, [0, 2, 3, 5]], [[0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+
+
+def test_a_gate_given_is_the_gate_fitted():
+    """Mutant: ``__init__`` storing ``gate=None`` whatever is given: the default logistic gate was used silently."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 120)
+    X = pd.DataFrame({"text": y + rng.normal(0, 0.8, 120), "image": y + rng.normal(0, 0.8, 120)})
+    branches = [(name, make_pipeline(make_column_transformer(("passthrough", [name])), LogisticRegression()))
+                for name in ("text", "image")]
+    gated = GatedFusionClassifier(branches, gate=DecisionTreeClassifier(max_depth=2, random_state=0), cv=3).fit(X, y)
+    assert isinstance(gated.gate_, DecisionTreeClassifier) and gated.gate_.max_depth == 2
