@@ -285,3 +285,18 @@ def test_a_gate_given_is_the_gate_fitted():
                 for name in ("text", "image")]
     gated = GatedFusionClassifier(branches, gate=DecisionTreeClassifier(max_depth=2, random_state=0), cv=3).fit(X, y)
     assert isinstance(gated.gate_, DecisionTreeClassifier) and gated.gate_.max_depth == 2
+
+
+def test_the_cosine_of_a_post_projected_to_the_origin_is_zero():
+    """Mutant: the cosine divided where the norms' product is 0 too (``>= 0``): 0 / 0 gave NaN and a warning."""
+
+    class Projected:
+        def transform(self, text, image):
+            return np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [4.0, 3.0]])
+
+    features = SharedSpaceFeatures(STACK, STACK)
+    features.projector_ = Projected()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cosine = features._interactions(None, None)[:, -1]
+    np.testing.assert_allclose(cosine, [0.0, 24 / 25])
