@@ -32,6 +32,7 @@ from mmsent.fusion import (
     ModalityVotingClassifier,
     SharedSpaceFeatures,
     confidence_features,
+    fusion_has,
     modality_contributions,
 )
 from mmsent.fusion._projection import _Reducer
@@ -300,3 +301,26 @@ def test_the_cosine_of_a_post_projected_to_the_origin_is_zero():
         warnings.simplefilter("error")
         cosine = features._interactions(None, None)[:, -1]
     np.testing.assert_allclose(cosine, [0.0, 24 / 25])
+
+
+def test_an_unknown_fusion_has_no_prediction_method():
+    """Mutant: the last ``return False`` of ``fusion_has`` turned ``True`` (its docstring: other values have none)."""
+    for method in ("predict_proba", "decision_function"):
+        assert fusion_has(method, "average", classifier=LogisticRegression(), voting="soft", probability=True) is False
+
+
+def test_a_projector_takes_sparse_image_features_as_it_takes_sparse_text():
+    """Mutant: the image view checked with ``accept_sparse=None`` (a sparse image block refused)."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 6)), rng.normal(size=(40, 5))
+    Y[np.abs(Y) < 0.8] = 0.0
+    dense = CrossModalProjector(n_components=2, svd_components=4).fit(X, Y)
+    sparse = CrossModalProjector(n_components=2, svd_components=4).fit(sp.csr_matrix(X), sp.csr_matrix(Y))
+    for got, expected in zip(sparse.transform(X, sp.csc_matrix(Y)), dense.transform(X, Y)):
+        np.testing.assert_allclose(got, expected, atol=1e-8)
+
+
+def test_shared_space_features_read_posts_not_a_numeric_matrix():
+    """Mutants: the input tags flipped (``two_d_array`` True, ``string`` None)."""
+    tags = get_tags(SharedSpaceFeatures(STACK, STACK)).input_tags
+    assert (tags.two_d_array, tags.string, tags.allow_nan) == (False, True, True)
