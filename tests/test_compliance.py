@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScaler
 from sklearn.utils import get_tags
-from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
+from sklearn.utils.estimator_checks import check_estimator, check_valid_tag_types, parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from mmsent import MultimodalSentimentClassifier
@@ -206,6 +206,13 @@ def test_the_tables_agree():
     for name, (estimator, sample) in ESTIMATORS.items():
         # A sample is given exactly where scikit-learn's checks cannot feed the estimator.
         assert (sample is None) == get_tags(estimator).input_tags.two_d_array or name == "CNNEmbedder", name
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_tags_are_of_scikit_learns_types(name):
+    """scikit-learn's tag type check, which its checks skip for estimators that do not read numeric arrays (a tag
+    set to None slipped through for those)."""
+    check_valid_tag_types(name, ESTIMATORS[name][0])
 
 
 @parametrize_with_checks(

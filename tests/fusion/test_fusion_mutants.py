@@ -35,7 +35,7 @@ from mmsent.fusion import (
     fusion_has,
     modality_contributions,
 )
-from mmsent.fusion._projection import _Reducer
+from mmsent.fusion._projection import _correlation, _Reducer
 
 from .test_projection import STACK, sarcasm_posts
 
@@ -324,3 +324,22 @@ def test_shared_space_features_read_posts_not_a_numeric_matrix():
     """Mutants: the input tags flipped (``two_d_array`` True, ``string`` None)."""
     tags = get_tags(SharedSpaceFeatures(STACK, STACK)).input_tags
     assert (tags.two_d_array, tags.string, tags.allow_nan) == (False, True, True)
+
+
+def test_correlation_is_pearsons_on_any_scale_and_zero_for_a_constant():
+    """Mutants: ``b`` centred with ``+``; the zero-norm guard dropped (0 / 0) or raised to ``norm > 1`` (vectors of
+    small spread read as uncorrelated). Compared with NumPy's ``corrcoef``."""
+    rng = np.random.default_rng(0)
+    a = 5.0 + rng.normal(size=50)
+    b = -3.0 + 0.5 * a + rng.normal(size=50)
+    for scale in (1.0, 1e-3):
+        np.testing.assert_allclose(_correlation(scale * a, scale * b), np.corrcoef(a, b)[0, 1], rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _correlation(a, np.full(50, 2.0)) == 0.0
+
+
+def test_a_reducer_computes_in_float64_whatever_its_input():
+    """Mutant: the block not cast to float64 (float32 input then standardised and projected in float32)."""
+    X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    assert _Reducer(5, random_state=0).fit_transform(X).dtype == np.float64

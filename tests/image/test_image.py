@@ -19,6 +19,7 @@ from mmsent.image import (
     ImageDecodeError,
     ImageDecoder,
     _decode,
+    _io,
     clear_image_cache,
     decode_image,
     decode_images,
@@ -26,7 +27,6 @@ from mmsent.image import (
     make_image_features,
     rgb_to_hsv,
 )
-from mmsent.image import _io
 from mmsent.image._cache import DecodedImages, EmbeddingCache, content_digest
 
 

@@ -181,7 +181,9 @@ _CHARS = _BLANKS + "\u200b\x00\x7f.,!?-:;#@/%&+_()'\"…“”，。！？、012
 _TEXTS = st.one_of(
     st.text(alphabet=_BLANKS, max_size=6),
     st.text(alphabet=_CHARS, max_size=24),
-    st.lists(st.sampled_from(["北京", "大学", "a.b", "ok", "很好", "\r\n", " ", "\u3000", "x-1"]), max_size=8).map("".join),
+    st.lists(
+        st.sampled_from(["北京", "大学", "a.b", "ok", "很好", "\r\n", " ", "\u3000", "x-1"]), max_size=8
+    ).map("".join),
 )
 
 
