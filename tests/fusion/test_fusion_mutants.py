@@ -343,3 +343,10 @@ def test_a_reducer_computes_in_float64_whatever_its_input():
     """Mutant: the block not cast to float64 (float32 input then standardised and projected in float32)."""
     X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
     assert _Reducer(5, random_state=0).fit_transform(X).dtype == np.float64
+
+
+def test_the_stand_in_row_is_float64_whatever_the_features_dtype():
+    """Mutant: the mean of a dense (or non-CSR) block left in its own dtype (float32) instead of float64."""
+    column = pd.Series([np.array([1.0, 2.0], dtype=np.float32), None, np.array([2.0, 5.0], dtype=np.float32)])
+    imputer = ModalityImputer(FunctionTransformer(lambda cells: np.vstack(list(cells))), fill="mean").fit(column)
+    assert imputer.fill_.dtype == np.float64 and imputer.fill_.tolist() == [1.5, 3.5]
