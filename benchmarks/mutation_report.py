@@ -87,6 +87,7 @@ def module_row(mutants, module, commit, tests, triage, sample=None):
     if sample is not None:
         drawn = {name: status for name, status in statuses.items() if name in sample}
         row["sample"], _ = score(drawn, triage)
+        row["sample"]["drawn"] = sorted(drawn, key=_natural)
     return row
 
 

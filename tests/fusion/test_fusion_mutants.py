@@ -345,8 +345,11 @@ def test_a_reducer_computes_in_float64_whatever_its_input():
     assert _Reducer(5, random_state=0).fit_transform(X).dtype == np.float64
 
 
-def test_the_stand_in_row_is_float64_whatever_the_features_dtype():
-    """Mutant: the mean of a dense (or non-CSR) block left in its own dtype (float32) instead of float64."""
+def test_the_stand_in_row_is_float64_and_the_output_in_the_features_dtype():
+    """Mutants: the mean of a dense (or non-CSR) block left in its own dtype (float32) instead of float64; the
+    output not in the features' dtype (float64 for float32 features: twice the memory of the largest block)."""
     column = pd.Series([np.array([1.0, 2.0], dtype=np.float32), None, np.array([2.0, 5.0], dtype=np.float32)])
     imputer = ModalityImputer(FunctionTransformer(lambda cells: np.vstack(list(cells))), fill="mean").fit(column)
     assert imputer.fill_.dtype == np.float64 and imputer.fill_.tolist() == [1.5, 3.5]
+    out = imputer.transform(column)
+    assert out.dtype == np.float32 and out.tolist() == [[1.0, 2.0, 0.0], [1.5, 3.5, 1.0], [2.0, 5.0, 0.0]]
