@@ -62,6 +62,26 @@ class SharedArrays(Cached):
         return sp.csr_matrix((block.data, block.indices, block.indptr), shape=block.shape)
 
 
+def read_only_rows(X):
+    """Fresh CSR rows whose values are read-only (as memory-mapped features are): never to be changed in place."""
+    matrix = sparse_rows(X, seed=6)
+    matrix.data.flags.writeable = False
+    return matrix
+
+
+def read_only_dense(X):
+    block = np.asarray(X, dtype=float) * 2.0
+    block.flags.writeable = False
+    return block
+
+
+def offset_values(X):
+    """Fresh CSR rows whose values are a view into a larger array, from its 6th value: not the whole of it."""
+    matrix = sparse_rows(X, seed=7)
+    larger = np.concatenate([np.zeros(5, dtype=matrix.dtype), matrix.data])
+    return sp.csr_matrix((larger[5:], matrix.indices, matrix.indptr), shape=matrix.shape)
+
+
 BRANCHES = {
     "csr": ("csr", FunctionTransformer(sparse_rows, accept_sparse=True), ["a"]),
     "int csr": ("words", CountVectorizer(), "text"),
@@ -72,6 +92,9 @@ BRANCHES = {
     "cached": ("cached", Cached(), ["a"]),
     "shared": ("shared", SharedArrays(), ["b"]),
     "empty rows": ("empty rows", FunctionTransformer(lambda X: sparse_rows(X, density=0.01, seed=5)), ["a"]),
+    "read-only": ("read-only", FunctionTransformer(read_only_rows), ["a"]),
+    "read-only dense": ("read-only dense", FunctionTransformer(read_only_dense), ["a", "b"]),
+    "offset": ("offset", FunctionTransformer(offset_values), ["b"]),
 }
 
 
@@ -106,10 +129,16 @@ def assert_same_matrix(ours, theirs):
         ["cached", "csr"],
         ["shared"],
         ["shared", "cached", "csr"],
+        ["read-only", "read-only dense", "offset"],
     ],
 )
 @pytest.mark.parametrize(
-    "weights", [None, {"csr": 2.0, "words": 0.5, "dense": 3, "unsorted": 0.25, "cached": 2.0, "shared": 3.0}]
+    "weights",
+    [
+        None,
+        {"csr": 2.0, "words": 0.5, "dense": 3, "unsorted": 0.25, "cached": 2.0, "shared": 3.0, "read-only": 2.0,
+         "read-only dense": 3.0, "offset": 0.5},
+    ],
 )
 @pytest.mark.parametrize("sparse_threshold", [0.0, 0.3, 1.0])
 def test_equals_scikit_learns_column_transformer(names, weights, sparse_threshold, monkeypatch):
@@ -223,6 +252,37 @@ def test_the_join_holds_about_the_output_once(weights, method):
     assert growth < 1.15 * (output.data.nbytes + output.indices.nbytes + output.indptr.nbytes) / 2**20
     expected = fresh_block(X)
     assert output.nnz == 2 * expected.nnz and (output[:, :640] != expected * (weights or {}).get("a", 1)).nnz == 0
+
+
+class HeldBlock(TransformerMixin, BaseEstimator):
+    """Keeps the last block it made (``last_``): weighting it makes a fresh product, the join's own."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        self.last_ = fresh_block(X)
+        return self.last_
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads the peak resident memory of Linux")
+def test_the_product_of_a_held_block_is_given_back_as_the_join_goes():
+    """A block its transformer keeps is weighted into a copy (as scikit-learn does); that copy is the join's own and
+    shrinks as the output grows. Mutant: the copy not marked as the join's (held whole until the end: +75 MB)."""
+    X = pd.DataFrame({"a": np.zeros(150_000), "b": np.zeros(150_000)})
+    transformers = [("a", FunctionTransformer(fresh_block), ["a"]), ("b", HeldBlock(), ["b"])]
+    columns = LowMemoryColumnTransformer(transformers, transformer_weights={"b": 2.0}, sparse_threshold=1.0)
+    columns.fit(X.iloc[:10])
+    gc.collect()
+    before = status_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    output = columns.transform(X)
+    growth = status_mb("VmHWM") - before
+    held = columns.named_transformers_["b"].last_
+    held_mb = (held.data.nbytes + held.indices.nbytes + held.indptr.nbytes) / 2**20
+    # The output, and the block the transformer still holds; the product is given back as the output fills.
+    assert growth < 1.15 * (output.data.nbytes + output.indices.nbytes + output.indptr.nbytes) / 2**20 + held_mb
+    assert (output[:, 640:] != 2.0 * held).nnz == 0
 
 
 def test_the_fusions_join_with_it():

@@ -353,3 +353,12 @@ def test_the_stand_in_row_is_float64_and_the_output_in_the_features_dtype():
     assert imputer.fill_.dtype == np.float64 and imputer.fill_.tolist() == [1.5, 3.5]
     out = imputer.transform(column)
     assert out.dtype == np.float32 and out.tolist() == [[1.0, 2.0, 0.0], [1.5, 3.5, 1.0], [2.0, 5.0, 0.0]]
+
+
+def test_an_imputer_passes_a_complete_block_through_without_a_copy():
+    """Mutant: the pass-through taken only when there are no features (``is None``): every post present and no
+    indicator then copied the block, the largest array of a fit."""
+    block = np.arange(6.0).reshape(3, 2)
+    imputer = ModalityImputer(FunctionTransformer(lambda cells: block), add_indicator=False)
+    column = pd.Series([1, 2, 3])
+    assert imputer.fit(column).transform(column) is block
