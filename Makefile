@@ -23,7 +23,8 @@ help:
 	@echo "make bench-tables - re-render benchmarks/results/*.md from their JSON (measures nothing)"
 	@echo "make mutation - mutation testing (mutmut) of fusion, persistence, HOG, colour, tokenizer, lexicon;"
 	@echo "                slow (hours on 2 cores): one module with MUTANTS='mmsent.image._color.*'"
-	@echo "                and its own tests with MUTATION_TESTS='tests/image/test_color.py tests/test_mutants.py'"
+	@echo "                and its own tests with MUTATION_TESTS='tests/image/test_color.py tests/test_mutants.py';"
+	@echo "                scores: python benchmarks/mutation_report.py (docs/mutation.md)"
 	@echo "make clean  - remove $(VENV), generated demo data and models"
 
 $(BIN)/python:

@@ -362,3 +362,13 @@ def test_an_imputer_passes_a_complete_block_through_without_a_copy():
     imputer = ModalityImputer(FunctionTransformer(lambda cells: block), add_indicator=False)
     column = pd.Series([1, 2, 3])
     assert imputer.fit(column).transform(column) is block
+
+
+def test_weight_shares_are_each_weight_over_their_sum_and_even_when_both_are_zero():
+    """Mutants: the total taken as the difference; weights summing to 1 or less read as no weights (``<= 1``);
+    both weights 0 divided by (``< 0``)."""
+    for fusion in ("concat", "vote", "intermediate"):
+        shares = modality_contributions(None, fusion, text_weight=0.25, image_weight=0.5)
+        assert shares == pytest.approx({"text": 1 / 3, "image": 2 / 3}), fusion
+        assert modality_contributions(None, fusion, text_weight=3, image_weight=1) == {"text": 0.75, "image": 0.25}
+        assert modality_contributions(None, fusion, text_weight=0.0, image_weight=0.0) == {"text": 0.5, "image": 0.5}
