@@ -372,3 +372,16 @@ def test_weight_shares_are_each_weight_over_their_sum_and_even_when_both_are_zer
         assert shares == pytest.approx({"text": 1 / 3, "image": 2 / 3}), fusion
         assert modality_contributions(None, fusion, text_weight=3, image_weight=1) == {"text": 0.75, "image": 0.25}
         assert modality_contributions(None, fusion, text_weight=0.0, image_weight=0.0) == {"text": 0.5, "image": 0.5}
+
+
+@pytest.mark.parametrize("fusion", ["concat", "text", "vote"])
+def test_calibration_splits_the_posts_into_the_folds_asked(fusion):
+    """Mutant: ``CalibratedClassifierCV(..., cv=None)``: scikit-learn's 5 folds whatever ``cv`` says."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import LinearSVC
+
+    from mmsent import MultimodalSentimentClassifier
+
+    model = MultimodalSentimentClassifier(fusion, classifier=LinearSVC(), probability=True, cv=3)._build_model()
+    calibrated = [step for step in model.get_params().values() if isinstance(step, CalibratedClassifierCV)]
+    assert calibrated and all(step.cv == 3 for step in calibrated)
