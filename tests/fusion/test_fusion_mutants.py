@@ -385,3 +385,21 @@ def test_calibration_splits_the_posts_into_the_folds_asked(fusion):
     model = MultimodalSentimentClassifier(fusion, classifier=LinearSVC(), probability=True, cv=3)._build_model()
     calibrated = [step for step in model.get_params().values() if isinstance(step, CalibratedClassifierCV)]
     assert calibrated and all(step.cv == 3 for step in calibrated)
+
+
+def test_intermediate_fusion_passes_its_weights_on():
+    """Mutant: ``image_weight`` left out of the ``SharedSpaceFeatures`` it builds (its default 1.0 used instead)."""
+    from mmsent import MultimodalSentimentClassifier
+
+    clf = MultimodalSentimentClassifier("intermediate", text_weight=0.5, image_weight=2.0, shared_weight=3.0)
+    shared = clf._build_model().named_steps["features"]
+    assert (shared.text_weight, shared.image_weight, shared.shared_weight) == (0.5, 2.0, 3.0)
+
+
+def test_multitask_without_label_columns_says_what_it_needs():
+    """Mutant: the error's message replaced by None."""
+    from mmsent import MultimodalSentimentClassifier
+
+    with pytest.raises(ValueError, match=r"^fusion='multitask' learns each modality's own sentiment .* set "
+                       r"text_label_column and/or image_label_column to the columns of X holding them"):
+        MultimodalSentimentClassifier("multitask")._build_model()
