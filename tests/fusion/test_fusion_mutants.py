@@ -3,6 +3,7 @@
 Each fails with its mutant applied (docs/mutation.md names them) and passes on the code as it is.
 """
 
+import re
 import tracemalloc
 import warnings
 
@@ -403,3 +404,17 @@ def test_multitask_without_label_columns_says_what_it_needs():
     with pytest.raises(ValueError, match=r"^fusion='multitask' learns each modality's own sentiment .* set "
                        r"text_label_column and/or image_label_column to the columns of X holding them"):
         MultimodalSentimentClassifier("multitask")._build_model()
+
+
+def test_an_unknown_fusion_is_refused_naming_the_known_ones():
+    """Mutant: ``make_fusion_model``'s error for an unknown fusion without a message (the estimator's own parameter
+    check catches it first; this is for callers of the builder)."""
+    from mmsent.fusion import FUSIONS, make_fusion_model
+
+    with pytest.raises(ValueError, match=re.escape(f"fusion must be one of {FUSIONS}, got 'average'")):
+        make_fusion_model(
+            "average", text_features=STACK, image_features=STACK, classifier=LogisticRegression(),
+            text_column="text", image_column="image", text_weight=1.0, image_weight=1.0, voting="soft",
+            probability=False, cv=3, missing=None, projection="cca", n_components=2, shared_weight=1.0,
+            text_label_column=None, image_label_column=None, task_weight=1.0,
+        )
