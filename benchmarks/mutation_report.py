@@ -76,6 +76,17 @@ def score(statuses, triage):
     return counts, to_triage
 
 
+def _estimate(row, sample):
+    """Score of the whole module: the mutants checked as counted, the others as the sample's (its share of
+    equivalent mutants and its score)."""
+    unchecked = row["mutants"] - row["checked"]
+    if not unchecked or not sample["checked"]:
+        return row["score"]
+    killed = row["killed_by_run"] + row["killed_after_triage"]
+    scored = unchecked * (1 - sample["equivalent"] / sample["checked"])
+    return round(100 * (killed + scored * sample["score"] / 100) / (row["checked"] - row["equivalent"] + scored), 1)
+
+
 def module_row(mutants, module, commit, tests, triage, sample=None):
     statuses = module_verdicts(mutants, module)
     counts, to_triage = score(statuses, triage)
@@ -88,6 +99,7 @@ def module_row(mutants, module, commit, tests, triage, sample=None):
         drawn = {name: status for name, status in statuses.items() if name in sample}
         row["sample"], _ = score(drawn, triage)
         row["sample"]["drawn"] = sorted(drawn, key=_natural)
+        row["estimate"] = _estimate(row, row["sample"])
     return row
 
 
@@ -99,11 +111,13 @@ def render(results):
         "record `benchmarks/mutation_triage.json`; how the runs were made is in docs/mutation.md. Score after",
         "triage = (killed by the run + killed by a test written in triage) / (checked - equivalent), with its 95%",
         "Wilson interval. *Sample*: a uniform random sample of the mutants still unchecked when it was drawn, run",
-        "in full: its score estimates that of the mutants not run.",
+        "in full: its score estimates that of the mutants not run, and the last column that of the whole module",
+        "(the mutants checked as counted, the others at the sample's score and share of equivalent mutants).",
         "",
     ]
     columns = ["module", "commit", "mutants", "checked", "killed by the run", "killed after triage",
-               "equivalent", "surviving", "not triaged", "score after triage %", "95% interval", "sample"]
+               "equivalent", "surviving", "not triaged", "score after triage %", "95% interval", "sample",
+               "whole module, estimated %"]
     rows = []
     for row in results["modules"]:
         sample = row.get("sample")
@@ -113,6 +127,7 @@ def render(results):
             row["score"], "–".join(map(str, row["interval"] or [])),
             f"{sample['checked']} checked, {sample['score']}% ({'–'.join(map(str, sample['interval'] or []))})"
             if sample else "",
+            row.get("estimate", row["score"]),
         ])
     lines += table(columns, rows)
     lines += ["", "Test lists of the runs:", ""]
