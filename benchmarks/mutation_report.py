@@ -57,7 +57,8 @@ def _natural(name):
 
 def score(statuses, triage):
     """Counts of one module (or of a subset of its mutants) and its score after triage."""
-    checked = {name: status for name, status in statuses.items() if status != "not checked"}
+    # A mutant mutmut did not reach but that was applied and judged by hand counts as checked.
+    checked = {name: status for name, status in statuses.items() if status != "not checked" or name in triage}
     to_triage = sorted((name for name, status in checked.items() if status not in KILLED), key=_natural)
     judged = {name: triage[name]["verdict"] for name in to_triage if name in triage}
     counts = {
@@ -92,7 +93,11 @@ def module_row(mutants, module, commit, tests, triage, sample=None):
     counts, to_triage = score(statuses, triage)
     row = {"module": module, "commit": commit, "tests": tests, **counts}
     row["survivors"] = [
-        {"mutant": name.split(".")[-1], "mutmut": statuses[name], **triage.get(name, {"verdict": "not triaged"})}
+        {
+            "mutant": name.split(".")[-1],
+            "mutmut": "run by hand" if statuses[name] == "not checked" else statuses[name],
+            **triage.get(name, {"verdict": "not triaged"}),
+        }
         for name in to_triage
     ]
     if sample is not None:
@@ -110,7 +115,8 @@ def render(results):
         "Written by `benchmarks/mutation_report.py` from mutmut's verdicts (`make mutation`) and the triage",
         "record `benchmarks/mutation_triage.json`; how the runs were made is in docs/mutation.md. Score after",
         "triage = (killed by the run + killed by a test written in triage) / (checked - equivalent), with its 95%",
-        "Wilson interval. *Sample*: a uniform random sample of the mutants still unchecked when it was drawn, run",
+        "Wilson interval. *Checked*: given a verdict by mutmut, or applied to the source and tested by hand (\"run by",
+        "hand\" below). *Sample*: a uniform random sample of the mutants still unchecked when it was drawn, run",
         "in full: its score estimates that of the mutants not run, and the last column that of the whole module",
         "(the mutants checked as counted, the others at the sample's score and share of equivalent mutants).",
         "",
