@@ -666,3 +666,104 @@ def test_the_zip_end_record_is_the_last_one_and_within_a_comments_reach(tmp_path
     padded.write_bytes(path.read_bytes() + bytes(70_000))
     with pytest.raises(ValueError, match="padded.skops has no mmsent header"):
         model_metadata(padded)
+
+
+def test_metadata_that_is_not_json_is_refused_naming_its_type(tmp_path):
+    """Mutant: the refusal naming ``NoneType`` rather than the type of the value that is not JSON."""
+    # The value's repr is cut to 60 characters.
+    message = (
+        "model metadata must be JSON-serializable; got set {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 1"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        save_model(tiny_model(), tmp_path / "m.joblib", data={"tags": set(range(100))})
+    assert not (tmp_path / "m.joblib").exists()
+
+
+def test_parameters_are_json_or_their_repr():
+    """Mutants: NumPy scalars among the parameters not made builtins (their repr kept instead); the repr of a
+    parameter that is not JSON replaced by ``"None"``."""
+    state = np.random.RandomState(0)
+    model = LogisticRegression(C=np.int64(2), random_state=state).fit([[0.0], [1.0]], [0, 1])
+    params = model_metadata(model)["params"]
+    assert params["C"] == 2 and type(params["C"]) is int
+    assert params["random_state"] == repr(state)
+
+
+@pytest.mark.parametrize("suffix", ["joblib", "skops"])
+def test_fields_around_the_header_unlike_save_models_are_called_altered(tmp_path, suffix):
+    """Mutants of the problem's text when the framing is not the one save_model writes (the digest still matching)."""
+    path = save_model(tiny_model(), tmp_path / f"m.{suffix}")
+    digest = model_metadata(path)["file"]["sha256"]
+    data = path.read_bytes()
+    # joblib: gzip's OS byte changed; skops: a space after the header's JSON, beyond the comment's length.
+    path.write_bytes(data[:9] + b"\x03" + data[10:] if suffix == "joblib" else data + b" ")
+    problem = "the fields around its header are not those save_model writes (cut short or altered)"
+    assert model_metadata(path)["file"] == {
+        "format": suffix,
+        "sha256": digest,
+        "integrity": "mismatch",
+        "problem": problem,
+    }
+    message = f"{path} failed its integrity check: {problem}. The file is corrupted or was altered; it was not loaded."
+    with pytest.raises(ModelIntegrityError, match=f"^{re.escape(message)}$"):
+        load_model(path)
+
+
+def test_the_zip_end_record_is_found_up_to_a_full_comment_from_the_end(tmp_path):
+    """Mutants: the search for the end record started 44 bytes too late (a skops file with a header of the largest
+    size, 65,531 bytes, was taken for one without a header), or one byte too early (a zip file followed by 65,536
+    bytes, more than a comment holds, was taken for a damaged model file)."""
+    path = save_model(tiny_model(), tmp_path / "m.skops", data={"notes": ""})
+    with zipfile.ZipFile(path) as archive:
+        notes = "x" * (65_531 - len(archive.comment))
+    path = save_model(tiny_model(), path, data={"notes": notes})
+    with zipfile.ZipFile(path) as archive:
+        assert len(archive.comment) == 65_531
+    assert load_model(path).mmsent_metadata_["data"]["notes"] == notes
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("a", "b")
+    padded = tmp_path / "padded.zip"
+    padded.write_bytes(archive.getvalue() + bytes(65_535))  # the end record a full comment from the end
+    assert model_metadata(padded)["file"]["problem"] == (
+        "its header is not the JSON save_model writes (damaged or cut short)"
+    )
+    padded.write_bytes(archive.getvalue() + bytes(65_536))
+    with pytest.raises(ValueError, match="padded.zip has no mmsent header"):
+        model_metadata(padded)
+
+
+def test_model_files_are_read_up_to_the_limit_and_no_further(tmp_path, monkeypatch):
+    """Mutants: a file of exactly ``_MAX_FILE_BYTES`` refused, or read one byte short; the read not bounded, so a
+    file that grew past the limit after its size was checked was read whole before being refused."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    size = path.stat().st_size
+    monkeypatch.setattr("mmsent._persistence._MAX_FILE_BYTES", size)
+    assert load_model(path).predict([[1.0]]) == [1]
+    monkeypatch.setattr("mmsent._persistence._MAX_FILE_BYTES", size - 1)
+    message = f"{path} holds over {size - 1:,} bytes, far more than a model file: refused"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_model(path)
+    monkeypatch.setattr("mmsent._persistence._MAX_FILE_BYTES", size)
+    reads = []
+
+    class CountingReader(io.BufferedReader):
+        def read(self, n=-1):
+            data = super().read(n)
+            reads.append(len(data))
+            return data
+
+    open_path = Path.open
+
+    def open_grown(self, *args, **kwargs):
+        if self != path:
+            return open_path(self, *args, **kwargs)
+        with open_path(self, "ab") as file:  # the file grows by 1 MiB between its stat and its read
+            file.write(bytes(2**20))
+        return CountingReader(io.FileIO(self, "rb"))
+
+    monkeypatch.setattr(Path, "open", open_grown)
+    message = f"{path} holds over {size:,} bytes, far more than a model file: refused"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        model_metadata(path)
+    assert 0 < sum(reads) < 2**20
