@@ -1,10 +1,12 @@
 """Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
 import codecs
+import datetime
 import gzip
 import io
 import json
 import pickle
+import platform
 import re
 import struct
 import sys
@@ -767,3 +769,26 @@ def test_model_files_are_read_up_to_the_limit_and_no_further(tmp_path, monkeypat
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         model_metadata(path)
     assert 0 < sum(reads) < 2**20
+
+
+def test_a_description_names_the_versions_and_the_utc_time_of_saving():
+    """Mutants: Python's version or the time of saving recorded under another key; that time local, not UTC."""
+    model = tiny_model()
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    metadata = model_metadata(model)
+    saved_at = datetime.datetime.fromisoformat(metadata.pop("saved_at"))
+    assert saved_at.utcoffset() == datetime.timedelta(0)
+    assert before <= saved_at <= datetime.datetime.now(datetime.timezone.utc)
+    from mmsent import __version__
+
+    assert metadata == {
+        "format_version": 3,
+        "mmsent_version": __version__,
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "estimator": "sklearn.linear_model._logistic.LogisticRegression",
+        "classes": [0, 1],
+        "n_features_in": 1,
+        "params": model.get_params(deep=False),
+    }
