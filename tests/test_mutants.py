@@ -772,8 +772,10 @@ def test_model_files_are_read_up_to_the_limit_and_no_further(tmp_path, monkeypat
 
 
 def test_a_description_names_the_versions_and_the_utc_time_of_saving():
-    """Mutants: Python's version or the time of saving recorded under another key; that time local, not UTC."""
+    """Mutants: Python's version, the time of saving or the modalities' weights recorded under another key (or the
+    weights read from another attribute); the time local, not UTC."""
     model = tiny_model()
+    model.modality_weights_ = {"text": 0.75, "image": 0.25}  # as a fitted MultimodalSentimentClassifier holds them
     before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     metadata = model_metadata(model)
     saved_at = datetime.datetime.fromisoformat(metadata.pop("saved_at"))
@@ -790,5 +792,6 @@ def test_a_description_names_the_versions_and_the_utc_time_of_saving():
         "estimator": "sklearn.linear_model._logistic.LogisticRegression",
         "classes": [0, 1],
         "n_features_in": 1,
+        "modality_weights": {"text": 0.75, "image": 0.25},
         "params": model.get_params(deep=False),
     }
