@@ -771,7 +771,7 @@ def test_model_files_are_read_up_to_the_limit_and_no_further(tmp_path, monkeypat
     assert 0 < sum(reads) < 2**20
 
 
-def test_a_description_names_the_versions_and_the_utc_time_of_saving():
+def test_a_models_description_in_full():
     """Mutants: Python's version, the time of saving or the modalities' weights recorded under another key (or the
     weights read from another attribute); the time local, not UTC."""
     model = tiny_model()
