@@ -23,6 +23,7 @@ import sklearn
 from PIL import Image
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
@@ -683,12 +684,15 @@ def test_metadata_that_is_not_json_is_refused_naming_its_type(tmp_path):
 
 def test_parameters_are_json_or_their_repr():
     """Mutants: NumPy scalars among the parameters not made builtins (their repr kept instead); the repr of a
-    parameter that is not JSON replaced by ``"None"``."""
+    parameter that is not JSON replaced by ``"None"``; the nested estimators' parameters (``deep=True``) added."""
     state = np.random.RandomState(0)
     model = LogisticRegression(C=np.int64(2), random_state=state).fit([[0.0], [1.0]], [0, 1])
     params = model_metadata(model)["params"]
     assert params["C"] == 2 and type(params["C"]) is int
     assert params["random_state"] == repr(state)
+    wrapper = OneVsRestClassifier(LogisticRegression(C=2.0))  # its own parameters only, not its estimator's
+    expected = {**wrapper.get_params(deep=False), "estimator": "LogisticRegression(C=2.0)"}
+    assert model_metadata(wrapper)["params"] == expected
 
 
 @pytest.mark.parametrize("suffix", ["joblib", "skops"])
@@ -795,3 +799,19 @@ def test_a_models_description_in_full():
         "modality_weights": {"text": 0.75, "image": 0.25},
         "params": model.get_params(deep=False),
     }
+
+
+@pytest.mark.parametrize("suffix", ["joblib", "skops"])
+def test_metadata_beyond_ascii_is_saved_as_escaped_ascii(tmp_path, suffix):
+    """Mutants: the digest's canonical JSON, or the header, not escaped to ASCII (saving metadata beyond ASCII
+    failed, or wrote a header that is not the ASCII JSON the format documents)."""
+    path = save_model(tiny_model(), tmp_path / f"m.{suffix}", data={"source": "微博"})
+    if suffix == "skops":
+        with zipfile.ZipFile(path) as archive:
+            header = archive.comment
+    else:
+        (length,) = struct.unpack_from("<H", path.read_bytes(), 14)
+        header = path.read_bytes()[16 : 16 + length]
+    assert header.isascii() and b'"data": {"source": "\\u5fae\\u535a"}' in header
+    metadata = model_metadata(path)
+    assert metadata["data"] == {"source": "微博"} and metadata["file"]["integrity"] == "verified"
