@@ -815,3 +815,19 @@ def test_metadata_beyond_ascii_is_saved_as_escaped_ascii(tmp_path, suffix):
     assert header.isascii() and b'"data": {"source": "\\u5fae\\u535a"}' in header
     metadata = model_metadata(path)
     assert metadata["data"] == {"source": "微博"} and metadata["file"]["integrity"] == "verified"
+
+
+def test_metadata_one_byte_over_the_header_is_refused_in_full(tmp_path):
+    """Mutants: a header of exactly 65,531 bytes refused (``>=``); the advice of the refusal changed."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib", data={"notes": ""})
+    (length,) = struct.unpack_from("<H", path.read_bytes(), 14)
+    notes = "x" * (65_531 - length)
+    path = save_model(tiny_model(), path, data={"notes": notes})
+    assert struct.unpack_from("<H", path.read_bytes(), 14) == (65_531,)
+    message = (
+        "the model's metadata takes 65,532 bytes; at most 65,531 fit in the file's header. Pass smaller metrics / "
+        "data descriptions."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        save_model(tiny_model(), path, data={"notes": notes + "x"})
+    assert model_metadata(path)["data"]["notes"] == notes  # the file saved before is left as it was
