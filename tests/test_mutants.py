@@ -13,6 +13,7 @@ import sys
 import threading
 import warnings
 import zipfile
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -831,3 +832,18 @@ def test_metadata_one_byte_over_the_header_is_refused_in_full(tmp_path):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         save_model(tiny_model(), path, data={"notes": notes + "x"})
     assert model_metadata(path)["data"]["notes"] == notes  # the file saved before is left as it was
+
+
+def test_joblib_files_are_deflated_at_level_3_by_default(tmp_path):
+    """Mutant: ``compress`` defaulting to another level than the documented 3."""
+    model = tiny_model()
+    model.table_ = np.tile(np.arange(256, dtype=np.uint8), 4000)  # levels 3 and 4 deflate it differently
+    data = save_model(model, tmp_path / "m.joblib").read_bytes()
+    (length,) = struct.unpack_from("<H", data, 14)
+    raw = gzip.decompress(data)
+    streams = {}
+    for level in (3, 4):
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        streams[level] = deflate.compress(raw) + deflate.flush()
+    assert streams[3] != streams[4]
+    assert data[16 + length : -8] == streams[3]  # the member's deflated stream, before its CRC and length
