@@ -1,16 +1,19 @@
 """Tests written for mutants that survived `make mutation` (docs/mutation.md names each one)."""
 
 import codecs
+import datetime
 import gzip
 import io
 import json
 import pickle
+import platform
 import re
 import struct
 import sys
 import threading
 import warnings
 import zipfile
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import sklearn
 from PIL import Image
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_valid_tag_types
 
@@ -666,3 +670,180 @@ def test_the_zip_end_record_is_the_last_one_and_within_a_comments_reach(tmp_path
     padded.write_bytes(path.read_bytes() + bytes(70_000))
     with pytest.raises(ValueError, match="padded.skops has no mmsent header"):
         model_metadata(padded)
+
+
+def test_metadata_that_is_not_json_is_refused_naming_its_type(tmp_path):
+    """Mutant: the refusal naming ``NoneType`` rather than the type of the value that is not JSON."""
+    # The value's repr is cut to 60 characters.
+    message = (
+        "model metadata must be JSON-serializable; got set {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 1"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        save_model(tiny_model(), tmp_path / "m.joblib", data={"tags": set(range(100))})
+    assert not (tmp_path / "m.joblib").exists()
+
+
+def test_parameters_are_json_or_their_repr():
+    """Mutants: NumPy scalars among the parameters not made builtins (their repr kept instead); the repr of a
+    parameter that is not JSON replaced by ``"None"``; the nested estimators' parameters (``deep=True``) added."""
+    state = np.random.RandomState(0)
+    model = LogisticRegression(C=np.int64(2), random_state=state).fit([[0.0], [1.0]], [0, 1])
+    params = model_metadata(model)["params"]
+    assert params["C"] == 2 and type(params["C"]) is int
+    assert params["random_state"] == repr(state)
+    wrapper = OneVsRestClassifier(LogisticRegression(C=2.0))  # its own parameters only, not its estimator's
+    expected = {**wrapper.get_params(deep=False), "estimator": "LogisticRegression(C=2.0)"}
+    assert model_metadata(wrapper)["params"] == expected
+
+
+@pytest.mark.parametrize("suffix", ["joblib", "skops"])
+def test_fields_around_the_header_unlike_save_models_are_called_altered(tmp_path, suffix):
+    """Mutants of the problem's text when the framing is not the one save_model writes (the digest still matching)."""
+    path = save_model(tiny_model(), tmp_path / f"m.{suffix}")
+    digest = model_metadata(path)["file"]["sha256"]
+    data = path.read_bytes()
+    # joblib: gzip's OS byte changed; skops: a space after the header's JSON, beyond the comment's length.
+    path.write_bytes(data[:9] + b"\x03" + data[10:] if suffix == "joblib" else data + b" ")
+    problem = "the fields around its header are not those save_model writes (cut short or altered)"
+    assert model_metadata(path)["file"] == {
+        "format": suffix,
+        "sha256": digest,
+        "integrity": "mismatch",
+        "problem": problem,
+    }
+    message = f"{path} failed its integrity check: {problem}. The file is corrupted or was altered; it was not loaded."
+    with pytest.raises(ModelIntegrityError, match=f"^{re.escape(message)}$"):
+        load_model(path)
+
+
+def test_the_zip_end_record_is_found_up_to_a_full_comment_from_the_end(tmp_path):
+    """Mutants: the search for the end record started 44 bytes too late (a skops file with a header of the largest
+    size, 65,531 bytes, was taken for one without a header), or one byte too early (a zip file followed by 65,536
+    bytes, more than a comment holds, was taken for a damaged model file)."""
+    path = save_model(tiny_model(), tmp_path / "m.skops", data={"notes": ""})
+    with zipfile.ZipFile(path) as archive:
+        notes = "x" * (65_531 - len(archive.comment))
+    path = save_model(tiny_model(), path, data={"notes": notes})
+    with zipfile.ZipFile(path) as archive:
+        assert len(archive.comment) == 65_531
+    assert load_model(path).mmsent_metadata_["data"]["notes"] == notes
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("a", "b")
+    padded = tmp_path / "padded.zip"
+    padded.write_bytes(archive.getvalue() + bytes(65_535))  # the end record a full comment from the end
+    assert model_metadata(padded)["file"]["problem"] == (
+        "its header is not the JSON save_model writes (damaged or cut short)"
+    )
+    padded.write_bytes(archive.getvalue() + bytes(65_536))
+    with pytest.raises(ValueError, match="padded.zip has no mmsent header"):
+        model_metadata(padded)
+
+
+def test_model_files_are_read_up_to_the_limit_and_no_further(tmp_path, monkeypatch):
+    """Mutants: a file of exactly ``_MAX_FILE_BYTES`` refused, or read one byte short; the read not bounded, so a
+    file that grew past the limit after its size was checked was read whole before being refused."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib")
+    size = path.stat().st_size
+    monkeypatch.setattr("mmsent._persistence._MAX_FILE_BYTES", size)
+    assert load_model(path).predict([[1.0]]) == [1]
+    monkeypatch.setattr("mmsent._persistence._MAX_FILE_BYTES", size - 1)
+    message = f"{path} holds over {size - 1:,} bytes, far more than a model file: refused"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_model(path)
+    monkeypatch.setattr("mmsent._persistence._MAX_FILE_BYTES", size)
+    reads = []
+
+    class CountingReader(io.BufferedReader):
+        def read(self, n=-1):
+            data = super().read(n)
+            reads.append(len(data))
+            return data
+
+    open_path = Path.open
+
+    def open_grown(self, *args, **kwargs):
+        if self != path:
+            return open_path(self, *args, **kwargs)
+        with open_path(self, "ab") as file:  # the file grows by 1 MiB between its stat and its read
+            file.write(bytes(2**20))
+        return CountingReader(io.FileIO(self, "rb"))
+
+    monkeypatch.setattr(Path, "open", open_grown)
+    message = f"{path} holds over {size:,} bytes, far more than a model file: refused"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        model_metadata(path)
+    assert 0 < sum(reads) < 2**20
+
+
+def test_a_models_description_in_full():
+    """Mutants: Python's version, the time of saving or the modalities' weights recorded under another key (or the
+    weights read from another attribute); the time local, not UTC."""
+    model = tiny_model()
+    model.modality_weights_ = {"text": 0.75, "image": 0.25}  # as a fitted MultimodalSentimentClassifier holds them
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    metadata = model_metadata(model)
+    saved_at = datetime.datetime.fromisoformat(metadata.pop("saved_at"))
+    assert saved_at.utcoffset() == datetime.timedelta(0)
+    assert before <= saved_at <= datetime.datetime.now(datetime.timezone.utc)
+    from mmsent import __version__
+
+    assert metadata == {
+        "format_version": 3,
+        "mmsent_version": __version__,
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "estimator": "sklearn.linear_model._logistic.LogisticRegression",
+        "classes": [0, 1],
+        "n_features_in": 1,
+        "modality_weights": {"text": 0.75, "image": 0.25},
+        "params": model.get_params(deep=False),
+    }
+
+
+@pytest.mark.parametrize("suffix", ["joblib", "skops"])
+def test_metadata_beyond_ascii_is_saved_as_escaped_ascii(tmp_path, suffix):
+    """Mutants: the digest's canonical JSON, or the header, not escaped to ASCII (saving metadata beyond ASCII
+    failed, or wrote a header that is not the ASCII JSON the format documents)."""
+    path = save_model(tiny_model(), tmp_path / f"m.{suffix}", data={"source": "微博"})
+    if suffix == "skops":
+        with zipfile.ZipFile(path) as archive:
+            header = archive.comment
+    else:
+        (length,) = struct.unpack_from("<H", path.read_bytes(), 14)
+        header = path.read_bytes()[16 : 16 + length]
+    assert header.isascii() and b'"data": {"source": "\\u5fae\\u535a"}' in header
+    metadata = model_metadata(path)
+    assert metadata["data"] == {"source": "微博"} and metadata["file"]["integrity"] == "verified"
+
+
+def test_metadata_one_byte_over_the_header_is_refused_in_full(tmp_path):
+    """Mutants: a header of exactly 65,531 bytes refused (``>=``); the advice of the refusal changed."""
+    path = save_model(tiny_model(), tmp_path / "m.joblib", data={"notes": ""})
+    (length,) = struct.unpack_from("<H", path.read_bytes(), 14)
+    notes = "x" * (65_531 - length)
+    path = save_model(tiny_model(), path, data={"notes": notes})
+    assert struct.unpack_from("<H", path.read_bytes(), 14) == (65_531,)
+    message = (
+        "the model's metadata takes 65,532 bytes; at most 65,531 fit in the file's header. Pass smaller metrics / "
+        "data descriptions."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        save_model(tiny_model(), path, data={"notes": notes + "x"})
+    assert model_metadata(path)["data"]["notes"] == notes  # the file saved before is left as it was
+
+
+def test_joblib_files_are_deflated_at_level_3_by_default(tmp_path):
+    """Mutant: ``compress`` defaulting to another level than the documented 3."""
+    model = tiny_model()
+    model.table_ = np.tile(np.arange(256, dtype=np.uint8), 4000)  # levels 3 and 4 deflate it differently
+    data = save_model(model, tmp_path / "m.joblib").read_bytes()
+    (length,) = struct.unpack_from("<H", data, 14)
+    raw = gzip.decompress(data)
+    streams = {}
+    for level in (3, 4):
+        deflate = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        streams[level] = deflate.compress(raw) + deflate.flush()
+    assert streams[3] != streams[4]
+    assert data[16 + length : -8] == streams[3]  # the member's deflated stream, before its CRC and length
