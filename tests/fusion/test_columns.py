@@ -280,8 +280,9 @@ def test_the_product_of_a_held_block_is_given_back_as_the_join_goes():
     growth = status_mb("VmHWM") - before
     held = columns.named_transformers_["b"].last_
     held_mb = (held.data.nbytes + held.indices.nbytes + held.indptr.nbytes) / 2**20
-    # The output, and the block the transformer still holds; the product is given back as the output fills.
-    assert growth < 1.15 * (output.data.nbytes + output.indices.nbytes + output.indptr.nbytes) / 2**20 + held_mb
+    # The output and the block the transformer still holds (measured: 232 MB for 147 + 74); the product is given
+    # back as the output fills. Kept whole, it would add the held block's size again: half of that is the margin.
+    assert growth < 1.15 * (output.data.nbytes + output.indices.nbytes + output.indptr.nbytes) / 2**20 + 1.5 * held_mb
     assert (output[:, 640:] != 2.0 * held).nnz == 0
 
 
