@@ -3,21 +3,16 @@
 from .._lazy import lazy_exports
 
 # Imported on first use: `mmsent predict` reads a manifest and needs neither the demo's generator (which
-# imports scikit-learn's model selection) nor the corpus readers.
-_EXPORTS = {
-    "MissingFilesError": "._checks",
-    "deduplicate": "._checks",
-    "find_duplicates": "._checks",
-    "read_text_file": "._checks",
-    "load_demo": "._demo",
-    "write_demo": "._demo",
-    "load_image_folder": "._folder",
-    "iter_manifest": "._manifest",
-    "read_manifest": "._manifest",
-    "load_mvsa": "._mvsa",
-    "mvsa_post_label": "._mvsa",
-    "load_reviews": "._reviews",
+# imports scikit-learn's model selection) nor the corpus readers. Each module, and the names it exports.
+_MODULES = {
+    "._checks": ("MissingFilesError", "deduplicate", "find_duplicates", "read_text_file"),
+    "._demo": ("load_demo", "write_demo"),
+    "._folder": ("load_image_folder",),
+    "._manifest": ("iter_manifest", "read_manifest"),
+    "._mvsa": ("load_mvsa", "mvsa_post_label"),
+    "._reviews": ("load_reviews",),
 }
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
