@@ -17,11 +17,11 @@ Score after triage = (killed by the run + killed by a triage test) / (mutants ch
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from _common import RESULTS, ROOT, table, write_results
+from scipy.stats import binomtest
 
 TRIAGE = ROOT / "benchmarks" / "mutation_triage.json"
 KILLED = {"killed", "segfault", "caught by type check"}
@@ -40,13 +40,12 @@ def module_verdicts(mutants, module):
     return {name: _status(code) for name, code in meta["exit_code_by_key"].items()}
 
 
-def _wilson(killed, n, z=1.96):
-    """95% Wilson interval of a proportion, in percent."""
+def _wilson(killed, n):
+    """95% Wilson interval of a proportion, in percent (SciPy's)."""
     if n == 0:
         return None
-    p = killed / n
-    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return [round(100 * (centre - half) / (1 + z * z / n), 1), round(100 * (centre + half) / (1 + z * z / n), 1)]
+    interval = binomtest(killed, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [round(100 * interval.low, 1), round(100 * interval.high, 1)]
 
 
 def _natural(name):

@@ -146,3 +146,22 @@ def test_sentiment_ngrams_keep_the_lexicon_words_and_the_bigrams_around_them(pre
     analyzer = presets.SentimentNgrams()
     assert {"好吃", "难吃"} <= analyzer.words and "外卖" not in analyzer.words
     assert analyzer(["外卖", "不", "好吃", "送餐"]) == ["好吃", "不 好吃", "好吃 送餐"]
+
+
+def test_mutation_scores_count_triage_and_estimate_the_rest_from_the_sample(harness):
+    """Ten mutants: 5 killed by the run, 3 survivors (one killed by a triage test, one equivalent, one not triaged),
+    one mutmut never reached but judged by hand, one not checked at all."""
+    report = importlib.import_module("mutation_report")
+    statuses = {f"m_{i}": "killed" for i in range(5)}
+    statuses |= {"m_5": "survived", "m_6": "timeout", "m_7": "survived", "m_8": "not checked", "m_9": "not checked"}
+    triage = {"m_5": {"verdict": "killed", "by": "t"}, "m_6": {"verdict": "equivalent", "by": "why"},
+              "m_8": {"verdict": "survives", "by": "why"}}
+    counts, to_triage = report.score(statuses, triage)
+    assert to_triage == ["m_5", "m_6", "m_7", "m_8"]
+    assert {k: counts[k] for k in ("checked", "killed_by_run", "killed_after_triage", "equivalent", "surviving",
+                                   "not_triaged")} == {"checked": 9, "killed_by_run": 5, "killed_after_triage": 1,
+                                                       "equivalent": 1, "surviving": 1, "not_triaged": 1}
+    assert counts["score"] == 75.0  # (5 + 1) / (9 - 1): the untriaged survivor counts against
+    # The one mutant not checked counts at the sample's score, less the sample's share of equivalent mutants.
+    sample = {"checked": 4, "equivalent": 1, "score": 50.0}
+    assert report._estimate(counts, sample) == round(100 * (6 + 0.75 * 0.5) / (8 + 0.75), 1)
