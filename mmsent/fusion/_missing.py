@@ -1,5 +1,6 @@
 """Posts that lack a modality: impute its features, or leave it out of the vote."""
 
+import sys
 from numbers import Integral
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _estimator_has, check_consistent_length, check_is_fitted, column_or_1d
 
 from .._validation import as_frame, missing_mask
+from ._columns import _SOLE_BLOCK, _join_csr, _sole_storage
 
 __all__ = ["ModalityClassifier", "ModalityImputer", "ModalityVotingClassifier"]
 
@@ -134,12 +136,13 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
                 f"all {len(present)} posts lack this modality: there is nothing to learn its features from"
             )
         self.transformer_ = clone(self.transformer)
-        features = self.transformer_.fit_transform(_rows(X, present), None if y is None else _rows(y, present))
-        self.sparse_output_ = sp.issparse(features)
+        # In a list, not a local: _assemble can then tell whether anything else holds the block.
+        blocks = [self.transformer_.fit_transform(_rows(X, present), None if y is None else _rows(y, present))]
+        self.sparse_output_ = sp.issparse(blocks[0])
         mean = self.fill == "mean" or (self.fill == "auto" and not self.sparse_output_)
-        self.fill_ = _column_means(features) if mean else np.zeros(features.shape[1])
+        self.fill_ = _column_means(blocks[0]) if mean else np.zeros(blocks[0].shape[1])
         self.n_missing_fit_ = int((~present).sum())
-        return self._assemble(features, present)
+        return self._assemble(blocks, present)
 
     def transform(self, X):
         """Features of every post; posts lacking the modality get ``fill_`` (and the flag).
@@ -157,11 +160,14 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         present = ~missing_mask(X)
-        features = self.transformer_.transform(_rows(X, present)) if present.any() else None
-        return self._assemble(features, present)
+        return self._assemble([self.transformer_.transform(_rows(X, present))] if present.any() else [], present)
 
-    def _assemble(self, features, present):
+    def _assemble(self, blocks, present):
+        """Every post's feature row: ``blocks`` holds the transformer's block of the posts ``present`` (if any)."""
         n_missing = int((~present).sum())
+        if self.sparse_output_ and n_missing and blocks and not self.fill_.any():
+            return self._sparse_with_empty_stand_ins(blocks, present)
+        features = blocks.pop() if blocks else None
         dtype = float if features is None else features.dtype
         if self.sparse_output_:
             if n_missing:
@@ -182,6 +188,33 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         if self.add_indicator:
             out[:, width] = ~present
         return out
+
+    def _sparse_with_empty_stand_ins(self, blocks, present):
+        """CSR rows: ``blocks[0]``'s where ``present``, empty ones elsewhere (the zero stand-in), and the flag.
+
+        The block's own entries with missing rows inserted as empty ones, joined to the flag
+        column by :func:`~mmsent.fusion._columns._join_csr`: when nothing but ``blocks`` holds
+        the block (a transformer's fresh result), its memory is given back as the output fills,
+        so the two never both take the block's size (the text block of a batch with one post
+        without text used to be copied whole).
+        """
+        block = blocks[0]
+        fresh = sys.getrefcount(block) == _SOLE_BLOCK
+        blocks.clear()
+        if not (sp.issparse(block) and block.format == "csr"):
+            block, fresh = sp.csr_matrix(block), True  # a conversion shares the arrays only of CSR blocks
+        stores = _sole_storage(block) if fresh else None  # before `rows` refers to the same arrays
+        per_row = np.zeros(len(present), dtype=np.int64)
+        per_row[present] = np.diff(block.indptr)
+        indptr = np.concatenate([[0], np.cumsum(per_row)])
+        rows = sp.csr_matrix((block.data, block.indices, indptr), shape=(len(present), block.shape[1]))
+        parts = [rows]
+        if self.add_indicator:
+            flagged = np.concatenate([[0], np.cumsum(~present)])
+            ones = np.ones(flagged[-1], dtype=block.dtype)
+            parts.append(sp.csr_matrix((ones, np.zeros(flagged[-1], dtype=np.int32), flagged), shape=(len(present), 1)))
+        del block
+        return _join_csr(parts, [stores, *[None] * self.add_indicator])
 
     def _sparse_with_stand_ins(self, features, present, dtype):
         """CSR rows: ``features`` where ``present``, the stand-in (and the flag) elsewhere, built in place.
