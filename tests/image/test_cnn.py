@@ -104,6 +104,16 @@ def test_preprocessing_keeps_the_centre_at_224_pixels():
 
 
 
+@pytest.mark.parametrize("model", ["lite0", "lite1", "lite2"])
+def test_each_variant_crops_its_side_from_32_pixels_more(model):
+    """TensorFlow's reference: the shorter side scaled to crop + 32 (256 for 224), then the centre crop."""
+    crop = _cnn.VARIANTS[model].crop
+    image = photo(7, (crop + 32, 2 * (crop + 32), 3))  # already at the scaled size: no resampling
+    left = (2 * (crop + 32) - crop) // 2
+    np.testing.assert_array_equal(_cnn.cnn_input(image, crop=crop), image[16 : 16 + crop, left : left + crop])
+    assert _cnn.cnn_views(image, ("full",), crop=crop).shape == (1, crop, crop, 3)
+
+
 def test_views_are_the_centre_crop_the_whole_image_and_their_mirrors():
     image = np.zeros((300, 600, 3), np.uint8)
     image[:, :10] = 255  # a white edge on the left, which only the whole-image views keep
@@ -459,6 +469,15 @@ def test_cli_export_writes_the_onnx_file_once(tmp_path, capsys):
     assert main(["export-cnn", "--out", str(out)]) == 0
     assert out.stat().st_mtime_ns == written
     assert str(out) in capsys.readouterr().out
+
+
+@needs_cnn
+@pytest.mark.parametrize("model", LARGER)
+def test_cli_export_of_a_larger_variant(tmp_path, capsys, model):
+    out = tmp_path / "net.onnx"
+    assert main(["export-cnn", "--out", str(out), "--model", model]) == 0
+    assert out.read_bytes() == export_cnn(tmp_path / "again.onnx", model=model).read_bytes()
+    assert f"EfficientNet-{model.capitalize()} (ImageNet) as ONNX: {out}" in capsys.readouterr().out
 
 
 @needs_cnn
