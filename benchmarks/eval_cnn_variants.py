@@ -132,24 +132,33 @@ def _pct(value):
 
 
 def _verdict(results):
-    """Whether the CV's choice differs from Lite0 beyond the spread of the paired fold differences, and on dev."""
+    """Whether the CV's choice beats Lite0 beyond the spread of its paired fold differences and holds on dev."""
     chosen, rows = results["chosen"], results["variants"]
     if chosen == BASE:
         return f"The CV chooses `{BASE}`, the library's default."
     new, base = rows[chosen]["fusions"]["concat"], rows[BASE]["fusions"]["concat"]
-    parts = []
+    parts, beyond, holds = [], True, True
     for metric in ("accuracy", "macro_f1"):
         differences = np.subtract(new["cv_folds"][metric], base["cv_folds"][metric])
+        dev = new["dev"][metric] - base["dev"][metric]
+        beyond &= bool(differences.mean() > differences.std())
+        holds &= dev >= 0
         parts.append(f"CV {metric} {100 * differences.mean():+.1f} points (paired folds' spread "
-                     f"±{100 * differences.std():.1f}), dev {100 * (new['dev'][metric] - base['dev'][metric]):+.1f}")
-    return f"The CV (concat) chooses `{chosen}`; against `{BASE}`: " + "; ".join(parts) + "."
+                     f"±{100 * differences.std():.1f}), dev {100 * dev:+.1f}")
+    if beyond and holds:
+        conclusion = f"`{chosen}` wins beyond the folds' spread and does not lose on dev."
+    else:
+        why = [] if beyond else ["its CV margin is within the spread of the paired folds"]
+        why += [] if holds else ["it loses on dev"]
+        conclusion = f"`{BASE}` stays the default: " + " and ".join(why) + "."
+    return f"The CV (concat) chooses `{chosen}`; against `{BASE}`: " + "; ".join(parts) + ". " + conclusion
 
 
 def render(results):
     """``cnn_variants.md`` from ``cnn_variants.json``."""
     columns = ["variant", "crop px", "fusion", *(f"CV {m} %" for m in METRICS), *(f"dev {m} %" for m in METRICS)]
     cells = [
-        [f"**{name}** (chosen)" if name == results["chosen"] else name, row["crop"], fusion,
+        [f"**{name}** (chosen)" if name == results["chosen"] and fusion == "concat" else name, row["crop"], fusion,
          *(f"{_pct(found['cv'][m])} ± {_pct(found['cv_std'][m])}" for m in METRICS),
          *(_pct(found["dev"][m]) for m in METRICS)]
         for name, row in results["variants"].items()

@@ -104,7 +104,12 @@ def test_cnn_variants_skip_without_the_data_and_pair_the_folds_against_lite0(har
     verdict = variants._verdict({"chosen": "lite2", "variants": {"lite0": lite0, "lite2": lite2}})
     assert verdict == (
         "The CV (concat) chooses `lite2`; against `lite0`: CV accuracy +1.5 points (paired folds' spread ±0.5), "
-        "dev +2.0; CV macro_f1 +1.5 points (paired folds' spread ±0.5), dev -1.0."
+        "dev +2.0; CV macro_f1 +1.5 points (paired folds' spread ±0.5), dev -1.0. `lite0` stays the default: it "
+        "loses on dev."
+    )
+    lite2["fusions"]["concat"]["dev"]["macro_f1"] = 0.62
+    assert variants._verdict({"chosen": "lite2", "variants": {"lite0": lite0, "lite2": lite2}}).endswith(
+        "dev +0.0. `lite2` wins beyond the folds' spread and does not lose on dev."
     )
     assert variants._verdict({"chosen": "lite0", "variants": {"lite0": lite0}}).startswith("The CV chooses `lite0`")
 

