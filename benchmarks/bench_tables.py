@@ -16,6 +16,7 @@ SCRIPTS = {
     "cnn": "bench_cnn",
     "features": "eval_features",
     "presets": "eval_presets",
+    "cnn_variants": "eval_cnn_variants",
     "missing_modality": "bench_missing",
     "hostile": "bench_hostile",
     "scale": "bench_scale",

