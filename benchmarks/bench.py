@@ -366,6 +366,17 @@ def matrix_mb(matrix):
     return sum(part.nbytes for part in parts) / 2**20
 
 
+def token_cache_mb():
+    """What mmsent's token cache holds: its dicts, the token tuples, each distinct token string once (the
+    documents, its keys, are the input's)."""
+    from mmsent.text._tokenizer import _TOKEN_CACHE
+
+    tuples = [tokens for cache in _TOKEN_CACHE.values() for tokens in cache.values()]
+    words = {id(word): word for tokens in tuples for word in tokens}
+    parts = (_TOKEN_CACHE.values(), tuples, words.values())
+    return sum(sys.getsizeof(item) for part in parts for item in part) / 2**20
+
+
 def child_fit(kind, n, featurizer_path):
     """Run in a fresh process: fit + predict one model, report times and peak memory per stage.
 
@@ -385,6 +396,7 @@ def child_fit(kind, n, featurizer_path):
     matrix = features.fit_transform(X, y)
     featurized = time.perf_counter()
     features_peak, after_features = _status_mb("VmHWM"), _status_mb("VmRSS")
+    tokens_kept = token_cache_mb()
     reset_peak()
     classifier.fit(matrix, y)
     fitted = time.perf_counter()
@@ -393,6 +405,7 @@ def child_fit(kind, n, featurizer_path):
     done = time.perf_counter()
     joblib.dump(features, featurizer_path)
     print(json.dumps({
+        "token_cache_mb": tokens_kept, "featurizer_file_mb": Path(featurizer_path).stat().st_size / 2**20,
         "n": len(X), "featurize_s": featurized - start, "fit_s": fitted - start, "predict_s": done - fitted,
         "rss_before_fit_mb": before, "features_peak_mb": features_peak, "rss_after_features_mb": after_features,
         "classifier_peak_mb": classifier_peak, "peak_rss_mb": max(features_peak, classifier_peak, _status_mb("VmHWM")),
@@ -413,6 +426,7 @@ def child_transform(kind, n, featurizer_path):
     matrix = features.transform(X)
     print(json.dumps({
         "transform_s": time.perf_counter() - start, "transform_peak_growth_mb": _status_mb("VmHWM") - before,
+        "transform_token_cache_mb": token_cache_mb(),
         "transform_matrix_mb": matrix_mb(matrix),
     }))
 
@@ -620,6 +634,9 @@ MEMORY = (
     "*classifier*: while LinearSVC fits on it, which adds a float64 copy of the float32 matrix (1.5x its size: "
     "scikit-learn's liblinear wrapper requires float64) and liblinear's own copy (2x: 16 bytes per stored value), "
     "so this stage cannot go below matrix + 3.5x. Target: featurize peak growth <= 2x the feature matrix. "
+    "*kept*: what both featurize stages keep beside the matrix, by size: the token cache (each distinct "
+    "document's tokens, so that CV folds, the lexicon branch and later calls do not segment it again; "
+    "`clear_token_cache()` empties it) and the fitted featurizer (its pickle). "
     "Features: `features='handcrafted'` (TF-IDF; HOG + HSV colour)."
 )
 
@@ -654,6 +671,7 @@ def memory_cells(r):
         r["benchmark"], f"{e['fit_s']:.2f}", f"{e['predict_s']:.2f}", f"{e['n'] / e['fit_s']:,.0f}", f"{matrix:.1f}",
         f"{featurize:.0f} ({featurize / matrix:.2f}x)",
         "" if transform is None else f"{transform:.0f} ({transform / e['transform_matrix_mb']:.2f}x)",
+        f"{e['token_cache_mb']:.1f} / {e['featurizer_file_mb']:.1f}" if "token_cache_mb" in e else "",
         f"{classify:.0f}", f"{growth / matrix:.2f}x",
     ]
 
@@ -675,7 +693,7 @@ def render(results):
         columns = [
             "end to end (fresh process)", "fit s", "predict s", "posts/s (fit)", "feature matrix MB",
             "featurize (fit) peak growth MB (/ matrix)", "featurize (transform) peak growth MB (/ matrix)",
-            "classifier peak growth MB", "peak growth / matrix",
+            "kept: token cache / fitted featurizer MB", "classifier peak growth MB", "peak growth / matrix",
         ]
         lines += ["", MEMORY, "", *table(columns, end_to_end)]
     lines += [f"\nSkipped: {r['benchmark']}: {r['skipped']}" for r in rows if "skipped" in r]
