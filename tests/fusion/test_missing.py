@@ -103,7 +103,8 @@ class KeepsItsBlock(FunctionTransformer):
 @pytest.mark.parametrize("add_indicator", [True, False])
 @pytest.mark.parametrize("present", [[1, 0, 1, 1, 0], [0, 1], [1, 1, 0], [0, 0, 1, 0, 1, 1, 1]])
 @pytest.mark.parametrize("keeps", [False, True])
-def test_empty_stand_ins_of_a_sparse_block_equal_the_copying_path(add_indicator, present, keeps):
+@pytest.mark.parametrize("method", ["fit_transform", "transform"])
+def test_empty_stand_ins_of_a_sparse_block_equal_the_copying_path(add_indicator, present, keeps, method):
     # A zero stand-in (sparse "auto") is joined without a copy of the block; the entries must be those of
     # _sparse_with_stand_ins, and a block its transformer keeps must come out of it unchanged.
     present = np.array(present, dtype=bool)
@@ -115,7 +116,7 @@ def test_empty_stand_ins_of_a_sparse_block_equal_the_copying_path(add_indicator,
         lambda X: table[np.asarray(X, dtype=int)], accept_sparse=True
     )
     imputer = ModalityImputer(lookup, add_indicator=add_indicator).fit(pd.Series([0.0, 1.0]))
-    ours = imputer.transform(column)
+    ours = getattr(imputer, method)(column)
     expected = imputer._sparse_with_stand_ins(table[rows], present, np.float32)
     assert ours.format == "csr" and ours.shape == expected.shape and ours.dtype == np.float32
     for part in ("indptr", "indices", "data"):
