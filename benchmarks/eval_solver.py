@@ -25,7 +25,7 @@ from mmsent import MultimodalSentimentClassifier
 from mmsent.datasets import deduplicate, load_demo, load_mvsa, load_reviews
 
 SEED, FOLDS = 0, 5
-TOLERANCES = (1e-4, 1e-2, 1e-1)
+TOLERANCES = (1e-4, 1e-2, 3e-2, 1e-1)
 
 
 def data_sets(data):
@@ -35,8 +35,9 @@ def data_sets(data):
     if (data / "mvsa_single").is_dir():
         posts = load_mvsa(data / "mvsa_single")
         train = posts[posts["split"] == "train"]
-        for features in ("handcrafted", "pretrained"):
-            sets.append(("MVSA-Single train", train[["text", "image"]], train["label"], features, "concat"))
+        for fusion in ("concat", "image"):  # the image alone: dense blocks, where the solver stops soonest
+            for features in ("handcrafted", "pretrained"):
+                sets.append(("MVSA-Single train", train[["text", "image"]], train["label"], features, fusion))
     reviews = data / "zh_reviews" / "online_shopping_9_cats.csv"
     if reviews.is_file():
         frame = deduplicate(load_reviews(reviews))
@@ -59,7 +60,7 @@ def measure(X, y, features, fusion):
         accuracy, macro_f1, iterations, predictions, cpu = [], [], [], [], 0.0
         for A, y_train, B, y_test in built:
             start = time.process_time()
-            model = LinearSVC(tol=tol).fit(A, y_train)
+            model = LinearSVC(tol=tol, random_state=SEED).fit(A, y_train)  # seeded, as the library's
             cpu += time.process_time() - start
             predicted = model.predict(B)
             accuracy.append(accuracy_score(y_test, predicted))
@@ -99,8 +100,9 @@ def render(results):
         f"{results['machine']}; {results['date']}. Stratified {FOLDS}-fold CV (seed {SEED}); the features of each "
         "fold are built once and every tolerance fits the same matrices, so only the solver differs. Solver "
         "CPU seconds are those of the classifier fits alone, summed over the folds (CPU time: a loaded machine "
-        "changes it less than wall time). `MultimodalSentimentClassifier` uses `tol=0.1`, liblinear's own "
-        "default for this solver; scikit-learn's `LinearSVC` default is `1e-4`.",
+        "changes it less than wall time). `MultimodalSentimentClassifier` uses `tol=0.03`, the loosest "
+        "tolerance here whose CV scores stay within the spread over folds of `1e-4`'s (scikit-learn's "
+        "default) on every data set; liblinear's own default, `0.1`, does not on the dense image blocks alone.",
         "",
         *table(columns, cells),
         "",
