@@ -458,6 +458,12 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         state.setdefault("max_file_bytes", MAX_FILE_BYTES)
         state.setdefault("views", ("center",))
         state.setdefault("model", "lite0")
+        if "model_sha256_" in state:
+            # Fitted before weights_sha256_ existed: the network is known by its path only.
+            state.setdefault("weights_sha256_", None)
+            # Fitted before the variants: Lite0's network (or a file's), 224 px crops.
+            state.setdefault("model_", None if state["weights_sha256_"] is None else "lite0")
+            state.setdefault("crop_size_", CROP)
         super().__setstate__(state)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -492,8 +498,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _network(self):
         """The bytes of the fitted network, wherever this runs; CNNUnavailableError if it cannot be had."""
-        # Models fitted before weights_sha256_ existed know their network by its path only.
-        weights_sha256 = getattr(self, "weights_sha256_", None)
+        weights_sha256 = self.weights_sha256_
         if weights_sha256 is None:
             try:
                 network = Path(self.model_path_).read_bytes()
@@ -504,7 +509,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                     f"{self.model_path_} changed since this model was fitted with it: restore it, or refit"
                 )
             return network
-        model = getattr(self, "model_", "lite0")  # models fitted before the variants existed used Lite0
+        model = self.model_
         path = _default_onnx_path(weights_sha256, model)
         if path.is_file():
             network = path.read_bytes()
@@ -529,16 +534,13 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 file.write(network)
         return network
 
-    def _crop(self):
-        return getattr(self, "crop_size_", CROP)  # models fitted before the variants existed took Lite0's 224 px
-
     def _embedding_cache(self):
         if self.cache_dir is None:
             return None
         root = cnn_cache_dir() / "embeddings" if self.cache_dir == "auto" else Path(self.cache_dir)
         views = tuple(self.views)  # the centre crop alone keeps the folder name it had before views existed
         suffix = "" if views == ("center",) else "-" + "+".join(views)
-        crop = self._crop()
+        crop = self.crop_size_
         folder = f"{self.model_sha256_[:16]}-{crop + _CROP_PADDING}-{crop}{suffix}"
         return EmbeddingCache(root / folder, shape=(EMBEDDING_SIZE,))
 
@@ -554,7 +556,7 @@ class CNNEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         source = read_cell(value, self.max_file_bytes)
         digest = content_digest(source)
         embedding = None if cache is None else cache.get(digest)
-        crop = cnn_views(source, self.views, self.max_pixels, crop=self._crop()) if embedding is None else None
+        crop = cnn_views(source, self.views, self.max_pixels, crop=self.crop_size_) if embedding is None else None
         return _Prepared(digest, embedding, crop)
 
     def _embed_batch(self, values, start, stop, cache):

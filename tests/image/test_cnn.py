@@ -639,6 +639,38 @@ def test_an_embedder_pickled_before_the_variants_existed_runs_lite0(tmp_path, mo
 
 
 @needs_cnn
+def test_an_embedder_pickled_before_the_weights_digest_existed_reads_its_network_file(tmp_path, monkeypatch):
+    # Such an embedder knows its network by its path alone: it reads that file (no rebuild from weights).
+    monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path))
+    images = [photo(3, (70, 80, 3))]
+    embedder = CNNEmbedder(cache_dir=None).fit()
+    state = embedder.__getstate__()
+    for key in ("model", "model_", "crop_size_", "weights_sha256_"):
+        del state[key]
+    old = CNNEmbedder.__new__(CNNEmbedder)
+    old.__setstate__(state)
+    assert (old.weights_sha256_, old.model_, old.crop_size_) == (None, None, 224)
+    monkeypatch.setattr(_cnn, "_sessions", {})
+    np.testing.assert_array_equal(old.transform(images), embedder.transform(images))
+    monkeypatch.setattr(_cnn, "_sessions", {})
+    Path(embedder.model_path_).unlink()
+    with pytest.raises(CNNUnavailableError, match="cannot read the ONNX network"):
+        old.transform(images)
+
+
+def test_export_cnns_choices_are_the_variants():
+    # The CLI lists them itself (importing the CNN module would slow `mmsent --help`).
+    import argparse
+
+    from mmsent.cli import _export_cnn
+
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    _export_cnn.add_parser(subparsers)
+    (model,) = [action for action in subparsers.choices["export-cnn"]._actions if action.dest == "model"]
+    assert model.choices == sorted(_cnn.VARIANTS)
+
+
+@needs_cnn
 def test_a_network_given_by_path_must_take_square_rgb_pixels(tmp_path):
     import onnx
     from onnx import TensorProto, helper
