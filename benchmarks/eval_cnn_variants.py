@@ -17,19 +17,14 @@ import argparse
 import os
 import platform
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from _common import SHARED, rate, table, timed, write_results
-from eval_presets import FOLDS, SCORING, SEED, rank_key
-from sklearn.base import clone
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import StratifiedKFold, cross_validate
+from eval_presets import FOLDS, SCORING, SEED, cv_and_dev, mvsa_splits, rank_key
 
 import mmsent
 from mmsent import MultimodalSentimentClassifier
-from mmsent.datasets import load_mvsa
 from mmsent.image import CNNEmbedder, CNNUnavailableError, cnn_weights_path, make_image_features
 from mmsent.image._cnn import VARIANTS
 
@@ -46,24 +41,6 @@ def model(variant, fusion):
     return MultimodalSentimentClassifier(
         fusion=fusion, image_features=make_image_features(cnn=True, handcrafted=False, cnn_model=variant)
     )
-
-
-def scores(estimator, train, dev):
-    """CV inside ``train`` (mean and std over folds), then the fit on all of ``train`` scored once on ``dev``."""
-    y_train, y_dev = train["label"].to_numpy(), dev["label"].to_numpy()
-    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
-    cv = cross_validate(estimator, train, y_train, cv=folds, scoring=SCORING)
-    predicted = clone(estimator).fit(train, y_train).predict(dev)
-    return {
-        "cv": {metric: float(np.mean(cv[f"test_{metric}"])) for metric in METRICS},
-        "cv_std": {metric: float(np.std(cv[f"test_{metric}"])) for metric in METRICS},
-        "cv_folds": {metric: cv[f"test_{metric}"].tolist() for metric in METRICS},
-        "dev": {
-            "accuracy": float(accuracy_score(y_dev, predicted)),
-            "macro_f1": float(f1_score(y_dev, predicted, average="macro")),
-            "weighted_f1": float(f1_score(y_dev, predicted, average="weighted")),
-        },
-    }
 
 
 def throughput(variant, paths, repeats):
@@ -94,10 +71,7 @@ def main(argv=None):
     if not (args.data / "mvsa_single").is_dir():
         print(f"eval_cnn_variants: skipped: MVSA-Single is not at {args.data / 'mvsa_single'}")
         return 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the loader lists the GBK texts it decoded: known, and expected
-        posts = load_mvsa(args.data / "mvsa_single")
-    train, dev = posts[posts["split"] == "train"], posts[posts["split"] == "dev"]
+    train, dev = mvsa_splits(args.data)
     variants = {}
     for variant in VARIANTS:
         try:
@@ -108,7 +82,7 @@ def main(argv=None):
         row = {"crop": VARIANTS[variant].crop, "weights_mb": installed_size_mb(variant), "fusions": {}}
         for fusion in FUSIONS:
             start = time.perf_counter()
-            row["fusions"][fusion] = found = scores(model(variant, fusion), train, dev)
+            row["fusions"][fusion] = found = cv_and_dev(model(variant, fusion), train, dev)
             print(f"{variant} {fusion:6} CV acc {found['cv']['accuracy']:.4f} mF1 {found['cv']['macro_f1']:.4f} | "
                   f"dev acc {found['dev']['accuracy']:.4f} mF1 {found['dev']['macro_f1']:.4f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
@@ -180,7 +154,7 @@ def render(results):
         "# EfficientNet-Lite variants as the image embeddings (MVSA-Single)",
         "",
         f"mmsent {results['mmsent']}, measured {results['date']} on {results['machine']}, {results['cores']} cores, "
-        "by `python benchmarks/eval_cnn_variants.py`, with `nice -n 19` on a machine shared with other jobs.",
+        "by `python benchmarks/eval_cnn_variants.py`.",
         "",
         f"## {results['folds']}-fold stratified CV inside train ({results['n_train']} posts), then dev "
         f"({results['n_dev']})",
@@ -199,9 +173,8 @@ def render(results):
         "",
         f"The {first['images']} dev JPEGs embedded end to end (read, decode, resize, crop, network) by "
         f"`CNNEmbedder(model=..., cache_dir=None, n_threads={results['threads']}, batch_size={results['batch']})`, "
-        f"median of {first['repeats']} runs (min-max). Measured at the lowest priority on a shared machine: the "
-        "wall-clock rates depend on the load shown; the column 'if the cores were free' is the images over the "
-        "process's CPU time, times the threads.",
+        f"median of {first['repeats']} runs (min-max). The wall-clock rates depend on the load shown; the column "
+        "'if the cores were free' is the images over the process's CPU time, times the threads.",
         "",
         *table(speed_columns, speed),
         "",

@@ -209,38 +209,50 @@ def rank_key(scores):
     return (scores["accuracy"] + scores["macro_f1"]) / 2
 
 
-def mvsa(data, names=None, previous=None):
-    """MVSA-Single's CV and dev scores of the candidates ``names`` (all: None); the other rows from ``previous``."""
+def mvsa_splits(data):
+    """MVSA-Single's ``train`` and ``dev`` posts."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the loader lists the GBK texts it decoded: known, and expected
         posts = load_mvsa(data / "mvsa_single")
-    train, dev = posts[posts["split"] == "train"], posts[posts["split"] == "dev"]
+    return posts[posts["split"] == "train"], posts[posts["split"] == "dev"]
+
+
+def cv_and_dev(estimator, train, dev):
+    """CV inside ``train`` (mean, std and each fold's score), then the fit on all of ``train`` scored once on dev."""
     y_train, y_dev = train["label"].to_numpy(), dev["label"].to_numpy()
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
+    cv = cross_validate(estimator, train, y_train, cv=folds, scoring=SCORING)
+    predicted = clone(estimator).fit(train, y_train).predict(dev)
+    return {
+        "cv": {metric: float(np.mean(cv[f"test_{metric}"])) for metric in METRICS},
+        "cv_std": {metric: float(np.std(cv[f"test_{metric}"])) for metric in METRICS},
+        "cv_folds": {metric: cv[f"test_{metric}"].tolist() for metric in METRICS},
+        "dev": {
+            "accuracy": float(accuracy_score(y_dev, predicted)),
+            "macro_f1": float(f1_score(y_dev, predicted, average="macro")),
+            "weighted_f1": float(f1_score(y_dev, predicted, average="weighted")),
+        },
+    }
+
+
+def mvsa(data, names=None, previous=None):
+    """MVSA-Single's CV and dev scores of the candidates ``names`` (all: None); the other rows from ``previous``."""
+    train, dev = mvsa_splits(data)
     rows = dict(previous["candidates"]) if names and previous else {}
     for name, (change, estimator) in candidates().items():
         if names and name not in names:
             continue
         start = time.perf_counter()
-        cv = cross_validate(estimator, train, y_train, cv=folds, scoring=SCORING)
-        cv_scores = {metric: float(np.mean(cv[f"test_{metric}"])) for metric in METRICS}
-        cv_std = {metric: float(np.std(cv[f"test_{metric}"])) for metric in METRICS}
-        predicted = clone(estimator).fit(train, y_train).predict(dev)
-        dev_scores = {
-            "accuracy": float(accuracy_score(y_dev, predicted)),
-            "macro_f1": float(f1_score(y_dev, predicted, average="macro")),
-            "weighted_f1": float(f1_score(y_dev, predicted, average="weighted")),
-        }
-        rows[name] = {"change": change, "cv": cv_scores, "cv_std": cv_std, "dev": dev_scores,
-                      "seconds": time.perf_counter() - start}
-        print(f"{name:32} CV acc {cv_scores['accuracy']:.3f} mF1 {cv_scores['macro_f1']:.3f} | "
-              f"dev acc {dev_scores['accuracy']:.3f} mF1 {dev_scores['macro_f1']:.3f} "
+        found = cv_and_dev(estimator, train, dev)
+        rows[name] = {"change": change, **found, "seconds": time.perf_counter() - start}
+        print(f"{name:32} CV acc {found['cv']['accuracy']:.3f} mF1 {found['cv']['macro_f1']:.3f} | "
+              f"dev acc {found['dev']['accuracy']:.3f} mF1 {found['dev']['macro_f1']:.3f} "
               f"({rows[name]['seconds']:.0f} s)", flush=True)
     rows = {name: rows[name] for name in candidates() if name in rows}  # the script's order
     chosen = max(rows, key=lambda name: rank_key(rows[name]["cv"]))
     return {
         "n_train": len(train), "n_dev": len(dev), "folds": FOLDS, "seed": SEED,
-        "always_positive_dev_accuracy": float((y_dev == "positive").mean()),
+        "always_positive_dev_accuracy": float((dev["label"] == "positive").mean()),
         "chosen": chosen, "candidates": rows,
     }
 
