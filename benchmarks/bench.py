@@ -544,8 +544,8 @@ def bench_mvsa(repeats):
 
     from mmsent import MultimodalSentimentClassifier
     from mmsent.datasets import load_mvsa
-    from mmsent.image import clear_image_cache
-    from mmsent.text import clear_token_cache
+    from mmsent.image import clear_image_cache, decode_images
+    from mmsent.text import JiebaTokenizer, clear_token_cache
 
     posts = load_mvsa(SHARED / "mvsa_single")
     train, dev = posts[posts["split"] == "train"], posts[posts["split"] == "dev"]
@@ -577,8 +577,6 @@ def bench_mvsa(repeats):
         predict_time, predicted = timed(predict, repeats, cold)
         results[label] = fit_time, predict_time, float(np.mean(predicted == dev["label"].to_numpy()))
     (ours_fit, ours_predict, ours_acc), (hand_fit, hand_predict, hand_acc) = results["mmsent"], results["hand"]
-    from mmsent.image import decode_images
-    from mmsent.text import JiebaTokenizer
 
     def decode_and_tokenize():  # the two steps predict cannot skip, without the features, the SVM and the join
         decode_images(dev["image"].tolist(), backend="opencv", n_jobs=1)

@@ -202,7 +202,7 @@ class ModalityImputer(TransformerMixin, BaseEstimator):
         fresh = sys.getrefcount(block) == _SOLE_BLOCK
         blocks.clear()
         if not (sp.issparse(block) and block.format == "csr"):
-            block, fresh = sp.csr_matrix(block), True  # a conversion shares the arrays only of CSR blocks
+            block, fresh = sp.csr_matrix(block), True  # from another sparse format: new arrays, its own
         stores = _sole_storage(block) if fresh else None  # before `rows` refers to the same arrays
         per_row = np.zeros(len(present), dtype=np.int64)
         per_row[present] = np.diff(block.indptr)

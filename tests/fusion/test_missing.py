@@ -104,7 +104,8 @@ class KeepsItsBlock(FunctionTransformer):
 @pytest.mark.parametrize("present", [[1, 0, 1, 1, 0], [0, 1], [1, 1, 0], [0, 0, 1, 0, 1, 1, 1]])
 @pytest.mark.parametrize("keeps", [False, True])
 @pytest.mark.parametrize("method", ["fit_transform", "transform"])
-def test_empty_stand_ins_of_a_sparse_block_equal_the_copying_path(add_indicator, present, keeps, method):
+@pytest.mark.parametrize("layout", ["csr", "csc"])
+def test_empty_stand_ins_of_a_sparse_block_equal_the_copying_path(add_indicator, present, keeps, method, layout):
     # A zero stand-in (sparse "auto") is joined without a copy of the block; the entries must be those of
     # _sparse_with_stand_ins, and a block its transformer keeps must come out of it unchanged.
     present = np.array(present, dtype=bool)
@@ -113,7 +114,7 @@ def test_empty_stand_ins_of_a_sparse_block_equal_the_copying_path(add_indicator,
     values = iter(rows.tolist())
     column = pd.Series([float(next(values)) if here else None for here in present])
     lookup = (KeepsItsBlock if keeps else FunctionTransformer)(
-        lambda X: table[np.asarray(X, dtype=int)], accept_sparse=True
+        lambda X: table[np.asarray(X, dtype=int)].asformat(layout), accept_sparse=True
     )
     imputer = ModalityImputer(lookup, add_indicator=add_indicator).fit(pd.Series([0.0, 1.0]))
     ours = getattr(imputer, method)(column)
