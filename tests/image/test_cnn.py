@@ -622,16 +622,22 @@ def test_a_larger_variant_embeds_at_its_resolution_and_is_rebuilt_elsewhere(mode
     assert len(list((tmp_path / "elsewhere").glob(f"efficientnet-{model}-*.onnx"))) == 1
 
 
+def unpickled_without(embedder, keys):
+    """``embedder`` as a pickle made before the attributes ``keys`` existed loads."""
+    state = embedder.__getstate__()
+    for key in keys:
+        del state[key]
+    old = CNNEmbedder.__new__(CNNEmbedder)
+    old.__setstate__(state)
+    return old
+
+
 @needs_cnn
 def test_an_embedder_pickled_before_the_variants_existed_runs_lite0(tmp_path, monkeypatch):
     monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path))
     images = [photo(2, (90, 60, 3))]
     embedder = CNNEmbedder(cache_dir=None).fit()
-    state = embedder.__getstate__()
-    for key in ("model", "model_", "crop_size_"):
-        del state[key]
-    old = CNNEmbedder.__new__(CNNEmbedder)
-    old.__setstate__(state)
+    old = unpickled_without(embedder, ("model", "model_", "crop_size_"))
     monkeypatch.setattr(_cnn, "_sessions", {})
     (tmp_path / Path(embedder.model_path_).name).unlink()  # rebuilt, as Lite0, from the weights
     assert old.get_params()["model"] == "lite0"
@@ -644,11 +650,7 @@ def test_an_embedder_pickled_before_the_weights_digest_existed_reads_its_network
     monkeypatch.setenv("MMSENT_CACHE_DIR", str(tmp_path))
     images = [photo(3, (70, 80, 3))]
     embedder = CNNEmbedder(cache_dir=None).fit()
-    state = embedder.__getstate__()
-    for key in ("model", "model_", "crop_size_", "weights_sha256_"):
-        del state[key]
-    old = CNNEmbedder.__new__(CNNEmbedder)
-    old.__setstate__(state)
+    old = unpickled_without(embedder, ("model", "model_", "crop_size_", "weights_sha256_"))
     assert (old.weights_sha256_, old.model_, old.crop_size_) == (None, None, 224)
     monkeypatch.setattr(_cnn, "_sessions", {})
     np.testing.assert_array_equal(old.transform(images), embedder.transform(images))
